@@ -9,7 +9,7 @@ PYTHON=${PYTHON:-python3}
 
 echo "== codegym setup: Python packages"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".[train,dev,hf]"
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".[train,dev,hf,ray,openai]"
 
 echo "== codegym setup: Docker engine"
 if ! docker info >/dev/null 2>&1; then
