@@ -7,7 +7,12 @@ from typing import Any
 from gymnasium import spaces
 
 from codegym.envs.base import CodeEnv, StepResult, TasksArg, Transition
-from codegym.envs.feedback import NO_CODE_FEEDBACK, extract_code, format_feedback
+from codegym.envs.feedback import (
+    FEEDBACK_FOOTER,
+    NO_CODE_FEEDBACK,
+    extract_code,
+    format_feedback,
+)
 from codegym.envs.spaces import ChatMessages, UnicodeText
 from codegym.sandbox.types import ExecutionResult, Job, Limits, Verdict, worst_verdict
 from codegym.tasks.task import Task
@@ -117,6 +122,9 @@ class MultiTurnRepairEnv(CodeEnv[dict[str, Any]]):
     - ``feedback_max_tests`` (default 5), ``feedback_max_chars`` (default 500): caps on the
       failed tests listed in feedback and on the characters per test.
     - ``no_code_penalty``: reward of a response without code (default -0.2, as in RLEF).
+    - ``feedback``: ``True`` (default) lists the failed tests; ``False`` (RLEF's ablation)
+      says only "Give it another try." after a failed attempt (the ``feedback`` info key
+      then holds that line too).
     - ``limits``: base :class:`~codegym.sandbox.Limits` (default ``None``: the sandbox's own);
       a task's own time and memory limits override them.
     - ``max_prompt_chars`` (default 32768), ``max_action_chars`` (default 32768).
@@ -137,6 +145,7 @@ class MultiTurnRepairEnv(CodeEnv[dict[str, Any]]):
         feedback_max_tests: int = 5,
         feedback_max_chars: int = 500,
         no_code_penalty: float = -0.2,
+        feedback: bool = True,
         limits: Limits | None = None,
         max_prompt_chars: int = 32768,
         max_action_chars: int = 32768,
@@ -156,6 +165,7 @@ class MultiTurnRepairEnv(CodeEnv[dict[str, Any]]):
         self.feedback_max_tests = int(feedback_max_tests)
         self.feedback_max_chars = int(feedback_max_chars)
         self.no_code_penalty = float(no_code_penalty)
+        self.feedback = bool(feedback)
         # The first user message holds the statement, the instruction and the starter code.
         self.max_message_chars = max(2 * int(max_prompt_chars), self.max_action_chars) + 1024
         max_messages = 2 * max_turns + (system_prompt is not None)
@@ -250,12 +260,16 @@ class MultiTurnRepairEnv(CodeEnv[dict[str, Any]]):
         pub = _part(result, 0, len(public))
         if not (pub.passed or last):
             self._commit_turn(turn, action)
-            feedback = format_feedback(
-                public,
-                pub,
-                entry_point=task.entry_point,
-                max_tests=self.feedback_max_tests,
-                max_chars=self.feedback_max_chars,
+            feedback = (
+                format_feedback(
+                    public,
+                    pub,
+                    entry_point=task.entry_point,
+                    max_tests=self.feedback_max_tests,
+                    max_chars=self.feedback_max_chars,
+                )
+                if self.feedback
+                else FEEDBACK_FOOTER
             )
             self._say("user", feedback)
             self._log.append(f"turn {self.turn}: public tests {pub.verdict}")

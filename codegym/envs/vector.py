@@ -25,10 +25,25 @@ from codegym.envs.code_completion import CodeCompletionEnv
 from codegym.envs.curriculum import make_scheduler
 from codegym.envs.multi_turn_repair import MultiTurnRepairEnv
 from codegym.envs.rewards import check_scorable
+from codegym.sandbox.types import Verdict
 
 
 class CodeVectorEnv(SyncVectorEnv):
     """``num_envs`` copies of a code env stepped together with one sandbox batch per round.
+
+    Beyond ``SyncVectorEnv`` (for agents that drive episodes of different lengths in one
+    batch, such as an LLM trainer):
+
+    - ``reset(options={"per_env": [dict, ...]})`` gives each sub-env its own reset options
+      (e.g. its ``task_id``); other option keys are ignored then.
+    - In ``step(actions)``, an action ``None`` makes that sub-env sit the round out: it is not
+      stepped, its observation is unchanged, its reward 0 and its ``terminated``/``truncated``
+      False, and ``info`` has nothing for it.
+    - With ``infra_errors="skip"``, a sub-env whose execution ended in ``infra_error`` (the
+      sandbox failed, not the code; see :func:`~codegym.envs.rewards.check_scorable`) is left
+      exactly as it was before the step (it can be stepped again), gets reward 0, and its
+      ``info`` holds only ``infra_error=True``; the other sub-envs step normally. The default
+      ``"raise"`` raises :class:`~codegym.envs.rewards.UnscorableResult` for the whole round.
 
     Args:
         env_cls: :class:`CodeCompletionEnv` or :class:`MultiTurnRepairEnv` (any
@@ -36,6 +51,7 @@ class CodeVectorEnv(SyncVectorEnv):
         num_envs: Number of sub-envs.
         autoreset_mode: As for ``SyncVectorEnv`` (default ``NEXT_STEP``). ``SAME_STEP`` suits
             the one-step CodeCompletion-v0: every ``step`` call then runs N programs.
+        infra_errors: ``"raise"`` (default) or ``"skip"`` (see above).
         **kwargs: Passed to every sub-env (``tasks``, ``sandbox``, ...).
     """
 
@@ -45,8 +61,12 @@ class CodeVectorEnv(SyncVectorEnv):
         num_envs: int = 1,
         *,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        infra_errors: str = "raise",
         **kwargs: Any,
     ) -> None:
+        if infra_errors not in ("raise", "skip"):
+            raise ValueError(f"infra_errors must be 'raise' or 'skip', got {infra_errors!r}")
+        self.infra_errors = infra_errors
         sandbox = kwargs.pop("sandbox", "auto")
         self._owned_sandbox = None
         if isinstance(sandbox, str):
@@ -71,9 +91,13 @@ class CodeVectorEnv(SyncVectorEnv):
         :func:`~codegym.envs.rewards.check_scorable` before any transition receives one, so
         an ``infra_error`` anywhere in the round raises :class:`UnscorableResult` while the
         sub-envs still waiting on that round are unchanged. (A sub-env whose transition ended
-        in an earlier round of the same step has already taken its step.)
+        in an earlier round of the same step has already taken its step.) With
+        ``infra_errors="skip"`` only the sub-envs whose own job failed are dropped: their
+        transitions are closed unfinished (which leaves the sub-env unchanged) and their
+        indices land in ``self._infra_failed``.
         """
         done: dict[int, StepResult] = {}
+        self._infra_failed: set[int] = set()
         pending = {}
         try:
             for i, transition in transitions.items():
@@ -84,10 +108,14 @@ class CodeVectorEnv(SyncVectorEnv):
             while pending:
                 order = list(pending)
                 results = self.sandbox.run_batch([pending[i] for i in order])
-                for result in results:
-                    check_scorable(result)
+                if self.infra_errors == "raise":
+                    for result in results:
+                        check_scorable(result)
                 pending = {}
                 for i, result in zip(order, results, strict=True):
+                    if result.verdict == Verdict.INFRA_ERROR:
+                        self._infra_failed.add(i)
+                        continue
                     try:
                         pending[i] = transitions[i].send(result)
                     except StopIteration as stop:
@@ -99,12 +127,17 @@ class CodeVectorEnv(SyncVectorEnv):
 
     def step(self, actions: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step every sub-env; their programs run in the sandbox as one batch."""
-        actions = list(iterate(self.action_space, actions))
+        actions = list(actions) if any(a is None for a in actions) else list(
+            iterate(self.action_space, actions)
+        )
         if len(actions) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
         resets: dict[int, tuple[Any, dict[str, Any]]] = {}
         transitions: dict[int, Transition] = {}
+        sitting_out = {i for i, a in enumerate(actions) if a is None}
         for i, env in enumerate(self.envs):
+            if i in sitting_out:
+                continue
             if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._autoreset_envs[i]:
                 resets[i] = env.reset()
             else:
@@ -114,6 +147,11 @@ class CodeVectorEnv(SyncVectorEnv):
 
         infos: dict[str, Any] = {}
         for i, env in enumerate(self.envs):
+            if i in sitting_out or i in self._infra_failed:
+                self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
+                if i in self._infra_failed:
+                    infos = self._add_info(infos, {"infra_error": True}, i)
+                continue
             if i in resets:
                 self._env_obs[i], info = resets[i]
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
@@ -141,6 +179,30 @@ class CodeVectorEnv(SyncVectorEnv):
             np.copy(self._truncations),
             infos,
         )
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every sub-env; ``options={"per_env": [...]}`` gives each its own options."""
+        per_env = (options or {}).get("per_env")
+        if per_env is None:
+            return super().reset(seed=seed, options=options)
+        if len(per_env) != self.num_envs:
+            raise ValueError(f"options['per_env'] needs {self.num_envs} dicts, got {len(per_env)}")
+        seeds = seed if isinstance(seed, list) else [
+            None if seed is None else seed + i for i in range(self.num_envs)
+        ]
+        infos: dict[str, Any] = {}
+        for i, env in enumerate(self.envs):
+            self._env_obs[i], info = env.reset(seed=seeds[i], options=per_env[i])
+            infos = self._add_info(infos, info, i)
+        self._terminations[:] = False
+        self._truncations[:] = False
+        self._autoreset_envs = np.zeros((self.num_envs,), dtype=np.bool_)
+        self._observations = concatenate(
+            self.single_observation_space, self._env_obs, self._observations
+        )
+        return self._observations, infos
 
     def close_extras(self, **kwargs: Any) -> None:
         """Close the sub-envs, then the sandbox if this vector env created it."""
