@@ -112,9 +112,12 @@ def config_help(cls: type) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """``codegym train ALGO``: build the config, print it, train."""
+    import transformers
+
     from agents.config import build_config, config_from_dict, parse_overrides
     from agents.trainer import ALGORITHMS, train
 
+    transformers.utils.logging.disable_progress_bar()  # per-shard bars would drown the run's
     cls, _ = ALGORITHMS[args.algorithm]
     if args.help_config:
         print(config_help(cls))

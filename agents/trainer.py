@@ -195,7 +195,13 @@ class Trainer:
     """Owns the models, optimisers, env and state of one run (see the module docstring)."""
 
     def __init__(
-        self, config: PPOConfig, out: Path, *, resume: bool = False, preset: str = ""
+        self,
+        config: PPOConfig,
+        out: Path,
+        *,
+        resume: bool = False,
+        preset: str = "",
+        sandbox: Any = None,
     ) -> None:
         self.config, self.out = config, Path(out)
         self.algorithm_name = config.algorithm_name
@@ -224,10 +230,13 @@ class Trainer:
             gradient_checkpointing=config.gradient_checkpointing,
             lora=LoraSettings(r=config.lora_r, alpha=config.lora_alpha) if config.lora_r else None,
         )
+        for module in (self.ac.policy, self.ac.critic):
+            if module is not None:
+                disable_dropout(module)
         self._make_optimisers()
         _, algo_cls = ALGORITHMS[self.algorithm_name]
         local = self._local_config()
-        self.algo = algo_cls(local, tasks, config.sandbox)
+        self.algo = algo_cls(local, tasks, sandbox if sandbox is not None else config.sandbox)
         self.params = SamplingParams(
             temperature=config.temperature,
             top_p=config.top_p,
@@ -410,7 +419,7 @@ class Trainer:
             loss, pstats = core.policy_loss(
                 logp, micro.old_logprobs, micro.advantages, micro.policy_mask, cfg.clip_eps, n_pol
             )
-            stats["train/policy_loss"] += float(loss)
+            stats["train/policy_loss"] += float(loss.detach())
             stats["train/clipfrac"] += float(pstats.clipfrac)
             stats["train/approx_kl"] += float(pstats.approx_kl)
             stats["train/entropy"] += float(
@@ -433,7 +442,7 @@ class Trainer:
                     cfg.value_clip_eps,
                     n_val,
                 )
-                stats["train/value_loss"] += float(vloss)
+                stats["train/value_loss"] += float(vloss.detach())
                 stats["train/value_clipfrac"] += float(vclip)
                 loss = loss + (cfg.value_coef * vloss if ac.value_head is not None else vloss)
             loss.backward()
@@ -615,6 +624,14 @@ def load_models(ac: ActorCritic, path: Path) -> None:
         ac.value_head.load_state_dict(torch.load(path / "value_head.pt", map_location=ac.device))
 
 
+def disable_dropout(module: torch.nn.Module) -> None:
+    """Set every dropout probability to 0: PPO's ratio must compare the same function the
+    rollout sampled from (TRL and verl do the same)."""
+    for sub in module.modules():
+        if isinstance(sub, torch.nn.Dropout):
+            sub.p = 0.0
+
+
 def _last_token_of_turns(turn_of_token: torch.Tensor) -> torch.Tensor:
     """``(B, T)`` float mask of each response's last token."""
     counted = turn_of_token >= 0
@@ -734,9 +751,14 @@ def train(
     resume: bool = False,
     preset: str = "",
     progress: bool = True,
+    sandbox: Any = None,
 ) -> Path | None:
-    """Train ``config``'s algorithm into ``out``; returns the last checkpoint written."""
-    trainer = Trainer(config, Path(out), resume=resume, preset=preset)
+    """Train ``config``'s algorithm into ``out``; returns the last checkpoint written.
+
+    ``sandbox``: a :class:`~codegym.sandbox.Sandbox` to use instead of the one
+    ``config.sandbox`` names (shared, not closed here).
+    """
+    trainer = Trainer(config, Path(out), resume=resume, preset=preset, sandbox=sandbox)
     try:
         return trainer.fit(progress=progress)
     finally:

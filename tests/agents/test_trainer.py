@@ -1,0 +1,231 @@
+"""The PPO trainer: runs on the real docker sandbox, exact resume, run-directory rules.
+
+These tests use a small random GPT-2 saved to a local folder (the path route of model
+loading); it writes nonsense, which is all the trainer's bookkeeping needs. Learning is the
+learning benchmark's business (benchmarks/learning.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from agents.config import build_config  # noqa: E402
+from agents.rlef import RLEFConfig  # noqa: E402
+from agents.stepcoder import StepCoderConfig  # noqa: E402
+from agents.trainer import checkpoints, train  # noqa: E402
+from codegym.errors import UsageError  # noqa: E402
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer GPT-2 with a byte-level BPE tokenizer, saved with save_pretrained."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from codegym.tasks import load_tasks
+
+    texts = [t.prompt + "\n\n" + t.canonical_solutions[0] for t in load_tasks("toy", n=100)]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>"]
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=320,
+            special_tokens=special,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(fast),
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        n_positions=1024,
+        eos_token_id=fast.eos_token_id,
+        bos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
+    path = tmp_path_factory.mktemp("models") / "small-gpt2"
+    GPT2LMHeadModel(config).save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
+
+
+def _config(cls: type, model: Path, **extra: object) -> object:
+    overrides = {
+        "model": str(model),
+        "tasks": "toy",
+        "num_tasks": 40,
+        "steps": 2,
+        "tasks_per_step": 2,
+        "samples_per_task": 2,
+        "max_new_tokens": 24,
+        "micro_batch_size": 2,
+        "minibatches": 2,
+        "policy_lr": 1e-3,
+        "critic_lr": 1e-3,
+        "checkpoint_every": 1,
+        "keep_checkpoints": 0,
+        "temperature": 1.0,
+        "top_p": 1.0,
+    } | extra
+    config, _ = build_config(cls, model=str(model), overrides=overrides)
+    return config
+
+
+def _weights(run: Path, step: int) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(run / f"checkpoint-{step}" / "policy" / "model.safetensors")
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_stepcoder_resume_is_exact(small_model: Path, tmp_path: Path, docker_sandbox) -> None:
+    straight = tmp_path / "straight"
+    train(_config(StepCoderConfig, small_model), straight, sandbox=docker_sandbox, progress=False)
+    halves = tmp_path / "halves"
+    train(
+        _config(StepCoderConfig, small_model, steps=1),
+        halves,
+        sandbox=docker_sandbox,
+        progress=False,
+    )
+    train(
+        _config(StepCoderConfig, small_model, steps=2),
+        halves,
+        resume=True,
+        sandbox=docker_sandbox,
+        progress=False,
+    )
+    a, b = _weights(straight, 2), _weights(halves, 2)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    # the run really trained: step 2's policy differs from step 1's
+    assert any(not torch.equal(a[n], _weights(straight, 1)[n]) for n in a)
+    rows = list(csv.DictReader((halves / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1.0", "2.0"]
+    straight_rows = list(csv.DictReader((straight / "metrics.csv").open()))
+    for key in ("env/reward_mean", "train/policy_loss", "objective/kl"):
+        assert rows[1][key] == straight_rows[1][key]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_stepcoder_run_directory(small_model: Path, tmp_path: Path, docker_sandbox) -> None:
+    run = tmp_path / "run"
+    train(_config(StepCoderConfig, small_model), run, sandbox=docker_sandbox, progress=False)
+    config = json.loads((run / "config.json").read_text())
+    assert config["algorithm"] == "stepcoder" and config["fgo"] is True
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert len(rows) == 2
+    for key in (
+        "env/pass_rate",
+        "env/reward_mean",
+        "env/infra_error_rate",
+        "curriculum/stage",
+        "train/policy_loss",
+        "train/value_loss",
+        "train/approx_kl",
+        "train/clipfrac",
+        "train/entropy",
+        "train/grad_norm",
+        "objective/kl",
+        "time/rollout",
+        "throughput/generated_tokens_per_s",
+    ):
+        assert key in rows[0], key
+    assert (run / "learning_curve.png").stat().st_size > 0
+    assert any((run / "tb").iterdir())
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(run / "checkpoint-2" / "policy")
+    AutoTokenizer.from_pretrained(run / "checkpoint-2" / "policy")
+    assert (run / "checkpoint-2" / "critic").is_dir()
+    assert [s for s, _ in checkpoints(run)] == [1, 2]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_rlef_two_steps_and_exact_resume(small_model: Path, tmp_path: Path, docker_sandbox) -> None:
+    extra = {"max_turns": 2, "max_new_tokens": 16}
+    straight = tmp_path / "straight"
+    train(
+        _config(RLEFConfig, small_model, **extra), straight, sandbox=docker_sandbox, progress=False
+    )
+    rows = list(csv.DictReader((straight / "metrics.csv").open()))
+    for key in (
+        "env/turns",
+        "env/first_turn_pass_rate",
+        "env/final_pass_rate",
+        "env/repair_rate",
+        "env/no_code_rate",
+    ):
+        assert key in rows[0], key
+    # random models write no code: two turns each, both penalised
+    assert float(rows[0]["env/turns"]) == 2.0
+    halves = tmp_path / "halves"
+    train(
+        _config(RLEFConfig, small_model, steps=1, **extra),
+        halves,
+        sandbox=docker_sandbox,
+        progress=False,
+    )
+    train(
+        _config(RLEFConfig, small_model, **extra),
+        halves,
+        resume=True,
+        sandbox=docker_sandbox,
+        progress=False,
+    )
+    a, b = _weights(straight, 2), _weights(halves, 2)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_grpo_needs_groups() -> None:
+    with pytest.raises(UsageError, match="samples_per_task"):
+        StepCoderConfig(advantage="grpo", samples_per_task=1)
+
+
+def test_unknown_config_key_is_named() -> None:
+    with pytest.raises(UsageError, match=r"unknown config key .polcy_lr.*policy_lr"):
+        build_config(StepCoderConfig, overrides={"polcy_lr": 1.0})
+
+
+def test_run_directory_rules(small_model: Path, tmp_path: Path) -> None:
+    from agents.trainer import check_run_dir
+
+    run = tmp_path / "run"
+    with pytest.raises(UsageError, match=r"nothing|no checkpoint"):
+        check_run_dir(run, "stepcoder", resume=True)
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algorithm": "rlef"}))
+    with pytest.raises(UsageError, match="holds a rlef run"):
+        check_run_dir(run, "stepcoder", resume=False)
+    (run / "config.json").write_text(json.dumps({"algorithm": "stepcoder"}))
+    (run / "metrics.csv").write_text("step\n1\n")
+    with pytest.raises(UsageError, match="--resume"):
+        check_run_dir(run, "stepcoder", resume=False)
+    assert (run / "metrics.csv").read_text() == "step\n1\n"  # nothing touched
