@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from codegym.errors import UsageError
 _EPILOG = "Every config key: codegym train ALGO --help-config"
 
 
-def add_train_subcommand(subparsers: Any) -> None:
+def add_subcommands(subparsers: Any) -> None:
     """Register ``codegym train`` with its two algorithms."""
     train = subparsers.add_parser(
         "train",
@@ -135,9 +136,11 @@ def run_train(args: argparse.Namespace) -> int:
         config, preset = build_config(
             cls, model=overrides.get("model", "tiny"), toml=args.config, overrides=overrides
         )
-    print(f"codegym train {args.algorithm}: preset {preset!r}, run directory {args.out}")
-    for key, value in config.to_dict().items():
-        print(f"  {key} = {value!r}")
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if main_rank:
+        print(f"codegym train {args.algorithm}: preset {preset!r}, run directory {args.out}")
+        for key, value in config.to_dict().items():
+            print(f"  {key} = {value!r}")
     try:
         last = train(
             config, args.out, resume=args.resume, preset=preset, progress=not args.no_progress
@@ -145,8 +148,11 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as stop:
         print(f"codegym train: {stop or 'interrupted'}", file=sys.stderr)
         return 130
-    print(f"done: {config.steps} steps; last checkpoint {last}; metrics in {args.out}/metrics.csv")
+    if main_rank:
+        print(
+            f"done: {config.steps} steps; last checkpoint {last}; metrics in {args.out}/metrics.csv"
+        )
     return 0
 
 
-__all__ = ["add_train_subcommand", "config_help", "run_train"]
+__all__ = ["add_subcommands", "config_help", "run_train"]

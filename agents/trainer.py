@@ -215,7 +215,9 @@ class Trainer:
             )
         self.step = 0
         self.rows: list[dict[str, float]] = []
-        _seed_everything(config.seed + self.dist.rank)
+        # Every rank builds the same models (the critic's random head included), then samples
+        # with a stream of its own.
+        _seed_everything(config.seed)
         self.task_rng = np.random.default_rng(config.seed)  # the same draws on every rank
         self.shuffle_gen = torch.Generator().manual_seed(config.seed + 1 + self.dist.rank)
 
@@ -234,6 +236,7 @@ class Trainer:
             if module is not None:
                 disable_dropout(module)
         self._make_optimisers()
+        _seed_everything(config.seed + self.dist.rank)
         _, algo_cls = ALGORITHMS[self.algorithm_name]
         local = self._local_config()
         self.algo = algo_cls(local, tasks, sandbox if sandbox is not None else config.sandbox)
@@ -496,6 +499,7 @@ class Trainer:
                 if stop.requested:
                     break
         bar.close()
+        self._check_ranks_agree()
         if self.dist.main:
             plot_learning_curve(self.rows, self.out / "learning_curve.png", self.algorithm_name)
         if stop.requested and self.step < cfg.steps:
@@ -504,9 +508,28 @@ class Trainer:
             )
         return last_saved
 
+    def _check_ranks_agree(self) -> None:
+        """Under torchrun, every rank must hold the same policy: compare exact checksums."""
+        if self.dist.world == 1:
+            return
+        with torch.no_grad():
+            mine = sum(
+                float(p.double().sum()) + float(p.double().abs().sum())
+                for p in self.ac.policy.parameters()
+            )
+        sums: list[Any] = [None] * self.dist.world
+        torch.distributed.all_gather_object(sums, mine)
+        if len(set(sums)) != 1:
+            raise RuntimeError(f"ranks ended with different policy weights: checksums {sums}")
+        if self.dist.main:
+            print(f"policy weights identical on {self.dist.world} ranks (checksum {sums[0]!r})")
+
     def _log(self, metrics: dict[str, float]) -> None:
         if self.dist.world > 1:  # every rank's mean (equal shares of the step)
-            keys = sorted(metrics)
+            gathered: list[Any] = [None] * self.dist.world
+            torch.distributed.all_gather_object(gathered, sorted(metrics))
+            keys = sorted({k for ks in gathered for k in ks})
+            metrics = {k: metrics.get(k, 0.0) for k in keys}
             values = torch.tensor([metrics[k] for k in keys], dtype=torch.float64)
             self.dist.all_reduce_(values)
             metrics = dict(zip(keys, (values / self.dist.world).tolist(), strict=True))

@@ -229,3 +229,32 @@ def test_run_directory_rules(small_model: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--resume"):
         check_run_dir(run, "stepcoder", resume=False)
     assert (run / "metrics.csv").read_text() == "step\n1\n"  # nothing touched
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_torchrun_two_ranks_agree(small_model: Path, tmp_path: Path) -> None:
+    """2 gloo ranks on CPU, 2 steps: both end with the same weights; one checkpoint set."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "codegym", "train", "stepcoder", "--model", str(small_model), "--steps", "2",
+        "--out", str(run), "--sandbox", "docker", "--no-progress",
+        "--set", "tasks_per_step=2", "--set", "samples_per_task=2", "--set", "num_tasks=30",
+        "--set", "max_new_tokens=16", "--set", "checkpoint_every=2",
+    ]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "policy weights identical on 2 ranks" in proc.stdout
+    assert [s for s, _ in checkpoints(run)] == [2]
+    assert sorted(p.name for p in (run / "checkpoint-2").glob("rng-*.pt")) == [
+        "rng-0.pt",
+        "rng-1.pt",
+    ]
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["1.0", "2.0"]  # rank 0 alone wrote, once per step
