@@ -1,7 +1,10 @@
-"""``codegym demo``: real toy tasks through the real sandbox, with their verdicts.
+"""``codegym demo``: the StepCoder demo, or (``--tour``) a tour of the sandbox and envs.
 
-For each task it runs three programs: the canonical solution, the same with one conditional
-branch broken, and a program with a syntax error; then one batch of hostile programs (an
+Without ``--tour`` it runs :mod:`agents.demo`: the bundled tiny model's held-out pass@1
+before and after StepCoder training on the toy suite.
+
+The tour: for each task it runs three programs: the canonical solution, the same with one
+conditional branch broken, and a program with a syntax error; then one batch of hostile programs (an
 infinite loop, a fork bomb, a memory hog, a print flood) to show the limits at work; then one
 episode of each environment: CodeCompletion-v0 at its first curriculum stage and at full
 generation, and a two-turn MultiTurnRepair-v0 episode with RLEF feedback. Every verdict and
@@ -28,10 +31,17 @@ HOSTILE = {
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``codegym demo`` to the ``codegym`` parser."""
-    parser = subparsers.add_parser("demo", help="run toy tasks in the sandbox and print verdicts")
+    parser = subparsers.add_parser(
+        "demo", help="StepCoder on the tiny model: held-out pass@1 before and after training"
+    )
     parser.add_argument("--sandbox", default="docker", help="docker | process | auto")
-    parser.add_argument("--tasks", type=int, default=6, help="number of toy tasks")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=30, help="StepCoder steps")
+    parser.add_argument("--out", default="runs/demo", help="where the run and evaluations go")
+    parser.add_argument(
+        "--tour", action="store_true", help="instead: toy tasks, hostile programs, both envs"
+    )
+    parser.add_argument("--tasks", type=int, default=6, help="(--tour) number of toy tasks")
     parser.set_defaults(func=run_demo)
 
 
@@ -45,6 +55,17 @@ def _break(program: str) -> str:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demonstration; returns the exit status."""
+    if not args.tour:
+        try:
+            from agents.demo import run_stepcoder_demo
+        except ModuleNotFoundError as e:
+            from codegym.errors import UsageError
+
+            raise UsageError(
+                f"the StepCoder demo needs the training extra ({e.name} is missing): "
+                "pip install 'codegym[train]' (or run `codegym demo --tour`)"
+            ) from None
+        return run_stepcoder_demo(args)
     from codegym.tasks import load_tasks
 
     tasks = load_tasks("toy", split="test", n=args.tasks, seed=args.seed)

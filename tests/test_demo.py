@@ -11,7 +11,7 @@ import pytest
 @pytest.mark.docker
 def test_demo_prints_real_verdicts() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "codegym.cli", "demo", "--tasks", "2"],
+        [sys.executable, "-m", "codegym.cli", "demo", "--tour", "--tasks", "2"],
         capture_output=True,
         text=True,
         timeout=300,
