@@ -24,13 +24,17 @@ HELD_OUT = {"source": "toy", "split": "test", "n": 200, "seed": 1}
 
 
 def held_out_pass_at_1(
-    policy: str, out: Path, *, sandbox: Any, tasks: dict[str, Any] | None = None
+    model: str, out: Path, *, sandbox: Any, tasks: dict[str, Any] | None = None
 ) -> tuple[float, tuple[float, float]]:
-    """Greedy pass@1 of ``policy`` (an eval policy spec) on the held-out toy tasks."""
-    from codegym.eval import evaluate
+    """Greedy pass@1 of ``model`` (``"tiny"``, a model folder or a ``codegym train`` run
+    directory) on the held-out toy tasks, prompted as CodeCompletion-v0 prompts at full
+    generation (the format StepCoder trains on)."""
+    from codegym.eval import HFPolicy, evaluate
+    from codegym.eval.policies import resolve_checkpoint
 
+    path = str(resolve_checkpoint(model)) if Path(model).is_dir() else model
     report = evaluate(
-        policy,
+        HFPolicy(path, input="text"),
         tasks or HELD_OUT,
         mode="single",
         n=1,
@@ -83,7 +87,7 @@ def run_stepcoder_demo(args: argparse.Namespace) -> int:
         else:
             print(f"   already trained: {run}")
         print("== 4. held-out pass@1 after training (same tasks, same decoding)")
-        after = held_out_pass_at_1(f"checkpoint:{run}", out / "eval-after.jsonl", sandbox=sandbox)
+        after = held_out_pass_at_1(str(run), out / "eval-after.jsonl", sandbox=sandbox)
         print(f"   pass@1 {_fmt(after)}")
     print("== 5. result")
     print(f"   before {_fmt(before)}\n   after  {_fmt(after)}")

@@ -116,7 +116,11 @@ class RLEF:
         )
 
     def collect(
-        self, ac: ActorCritic, task_ids: Sequence[str], params: SamplingParams
+        self,
+        ac: ActorCritic,
+        task_ids: Sequence[str],
+        params: SamplingParams,
+        timings: dict[str, float] | None = None,
     ) -> tuple[list[Episode], int]:
         """One step's conversations: every task played ``samples_per_task`` times."""
         return collect_conversations(
@@ -126,6 +130,7 @@ class RLEF:
             self.config.samples_per_task,
             params,
             batch_size=self.config.generation_batch_size,
+            timings=timings,
             max_turns=self.config.max_turns,
             max_length=self.config.max_length,
         )

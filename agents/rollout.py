@@ -16,7 +16,9 @@ sandbox failed, not the program) are dropped and counted, never scored as failur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,12 +158,14 @@ def collect_completions(
     *,
     batch_size: int,
     keep_fn: KeepFn | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[Episode], int]:
     """Play one CodeCompletion-v0 episode per sub-env: each task ``samples_per_task`` times.
 
     ``vec`` has ``len(task_ids) * samples_per_task`` sub-envs (built with
     ``infra_errors="skip"``). ``keep_fn(generation, info)`` returns the policy-loss mask of
-    the response tokens (FGO), or ``None`` to keep them all.
+    the response tokens (FGO), or ``None`` to keep them all. ``timings`` (if given) gets
+    ``time/generate`` and ``time/execute`` added.
 
     Returns:
         The episodes that were scored and the number dropped for an ``infra_error``.
@@ -174,8 +178,11 @@ def collect_completions(
         )
         for i in range(len(per_env))
     ]
-    gens = generate(ac.policy, ac.tokenizer, prompts, params, batch_size=batch_size)
-    _, rewards, _, _, info = vec.step([g.text for g in gens])
+    clock = _Clock(timings)
+    with clock("time/generate"):
+        gens = generate(ac.policy, ac.tokenizer, prompts, params, batch_size=batch_size)
+    with clock("time/execute"):
+        _, rewards, _, _, info = vec.step([g.text for g in gens])
     episodes, dropped = [], 0
     for i, gen in enumerate(gens):
         if info.get("infra_error", np.zeros(len(gens), bool))[i]:
@@ -211,6 +218,7 @@ def collect_conversations(
     batch_size: int,
     max_turns: int,
     max_length: int,
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[Episode], int]:
     """Play MultiTurnRepair-v0 episodes, each task ``samples_per_task`` times.
 
@@ -219,7 +227,8 @@ def collect_conversations(
     incrementally: the first prompt, the response exactly as sampled, then the feedback as the
     template renders it after that response (the difference between two renderings, which
     needs a prefix-stable template). An episode that would outgrow ``max_length`` tokens ends
-    early (``stats["cut"]``).
+    early (``stats["cut"]``). ``timings`` (if given) gets ``time/generate`` and
+    ``time/execute`` added.
 
     Returns:
         The finished episodes and the number dropped for an ``infra_error``.
@@ -238,17 +247,19 @@ def collect_conversations(
         episodes[i].stats = {"turn_passed": [], "no_code": 0, "passed": False, "cut": False}
     playing = set(range(n))
     dropped: set[int] = set()
+    clock = _Clock(timings)
     for turn in range(max_turns):
         order = sorted(playing)
         if not order:
             break
-        gens = generate(
-            ac.policy, tok, [episodes[i].token_ids for i in order], params, batch_size=batch_size
-        )
+        with clock("time/generate"):
+            prompts = [episodes[i].token_ids for i in order]
+            gens = generate(ac.policy, tok, prompts, params, batch_size=batch_size)
         actions: list[str | None] = [None] * n
         for i, gen in zip(order, gens, strict=True):
             actions[i] = gen.text
-        new_obs, rewards, terminated, truncated, info = vec.step(actions)
+        with clock("time/execute"):
+            new_obs, rewards, terminated, truncated, info = vec.step(actions)
         for i, gen in zip(order, gens, strict=True):
             if info.get("infra_error", np.zeros(n, bool))[i]:
                 dropped.add(i)
@@ -280,6 +291,22 @@ def collect_conversations(
     for ep in kept:
         ep.stats["turns"] = ep.num_turns
     return kept, len(dropped)
+
+
+class _Clock:
+    """Adds the seconds spent in ``with clock(key):`` blocks to ``timings[key]``."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, key: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
 
 
 def _render(tokenizer: Any, messages: Sequence[dict[str, str]], *, generation_prompt: bool) -> str:

@@ -122,7 +122,11 @@ class StepCoder:
         return getattr(self.vec.envs[0].unwrapped, "scheduler", None)
 
     def collect(
-        self, ac: ActorCritic, task_ids: Sequence[str], params: SamplingParams
+        self,
+        ac: ActorCritic,
+        task_ids: Sequence[str],
+        params: SamplingParams,
+        timings: dict[str, float] | None = None,
     ) -> tuple[list[Episode], int]:
         """One step's episodes: every task sampled ``samples_per_task`` times."""
         keep_fn = None
@@ -145,6 +149,7 @@ class StepCoder:
             self.config.samples_per_task,
             params,
             batch_size=self.config.generation_batch_size,
+            timings=timings,
             keep_fn=keep_fn,
         )
 

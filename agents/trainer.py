@@ -295,7 +295,7 @@ class Trainer:
 
     def run_step(self) -> dict[str, float]:
         """One PPO step (phases 1-5); returns its metrics."""
-        cfg, times = self.config, {}
+        cfg, times = self.config, {"time/generate": 0.0, "time/execute": 0.0}
         t0 = time.perf_counter()
         # 1. draw the step's tasks; every rank draws the same, then takes its slice
         drawn = draw_tasks(self.task_rng, self.task_ids, cfg.tasks_per_step)
@@ -303,7 +303,7 @@ class Trainer:
         mine = drawn[self.dist.rank * share : (self.dist.rank + 1) * share]
         # 2. play the episodes
         self.ac.policy.eval()
-        episodes, dropped = self.algo.collect(self.ac, mine, self.params)
+        episodes, dropped = self.algo.collect(self.ac, mine, self.params, times)
         times["time/rollout"] = time.perf_counter() - t0
         metrics = self._episode_metrics(episodes, dropped)
         if not episodes:

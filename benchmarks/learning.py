@@ -1,0 +1,350 @@
+"""The learning benchmark: do the agents learn, and which of their parts matter?
+
+From the same tiny SFT start, on the toy suite (train split for training; a fixed set of
+held-out toy test tasks for evaluation, the same for every row), several seeds per row, equal
+training budgets (steps x rollouts per step) for every RL row:
+
+=================  ===================================================  ==========
+row                what                                                 metric
+=================  ===================================================  ==========
+sft                the SFT start                                        pass@1
+sft_continued      the SFT start, trained further with SFT for the      pass@1
+                   wall time the ``stepcoder`` rows' training took
+vanilla_ppo        StepCoder with ``--no-cccs --no-fgo``                pass@1
+no_cccs            StepCoder without CCCS                               pass@1
+no_fgo             StepCoder without FGO                                pass@1
+stepcoder          full StepCoder                                       pass@1
+grpo               StepCoder's env with ``--advantage grpo``            pass@1
+sft_multi_turn     the SFT start in MultiTurnRepair-v0                  1@3
+single_turn_rl     RLEF ``--single-turn``                               1@3
+rlef               full RLEF                                            1@3
+=================  ===================================================  ==========
+
+pass@1 is greedy, full generation, prompted as CodeCompletion-v0 prompts (the format the
+StepCoder rows train on). 1@3 is one greedy MultiTurnRepair-v0 episode of up to 3 turns per
+task, solved when its final code passes the private tests.
+
+Each (row, seed) writes ``benchmarks/results/learning/<row>-seed<k>.json`` when it finishes;
+running the script again skips what is done, so the table is built up across sittings
+(``--rows``, ``--seeds``, ``--steps``). Training runs keep checkpoints under ``--runs`` and
+resume if interrupted. At the end it prints the table and writes
+``benchmarks/results/learning.json`` (``{row: {"mean", "ci", "per_seed", "metric", "steps",
+"samples_per_step"}}``; 95% intervals from a bootstrap over tasks and seeds), ``learning.md``
+and ``learning.png`` (bars with intervals; mean learning curves per row).
+
+    python benchmarks/learning.py                       # every row, seeds 0 1 2
+    python benchmarks/learning.py --rows sft,stepcoder --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+
+#: Held-out evaluation tasks: the same for every row and seed.
+HELD_OUT: dict[str, Any] = {"source": "toy", "split": "test", "n": 200, "seed": 1}
+
+#: row -> (algorithm or None for an evaluation of the start, config overrides, metric)
+ROWS: dict[str, tuple[str | None, dict[str, Any], str]] = {
+    "sft": (None, {}, "pass@1"),
+    "sft_continued": ("sft", {}, "pass@1"),
+    "vanilla_ppo": ("stepcoder", {"cccs": False, "fgo": False}, "pass@1"),
+    "no_cccs": ("stepcoder", {"cccs": False}, "pass@1"),
+    "no_fgo": ("stepcoder", {"fgo": False}, "pass@1"),
+    "stepcoder": ("stepcoder", {}, "pass@1"),
+    "grpo": ("stepcoder", {"advantage": "grpo"}, "pass@1"),
+    "sft_multi_turn": (None, {}, "1@3"),
+    "single_turn_rl": ("rlef", {"single_turn": True}, "1@3"),
+    "rlef": ("rlef", {}, "1@3"),
+}
+
+
+def evaluate_model(model: str, metric: str, out: Path, sandbox: Any) -> dict[str, Any]:
+    """Per-task outcomes (0/1) of ``model`` on the held-out tasks for ``metric``."""
+    from codegym.eval import HFPolicy, evaluate
+    from codegym.eval.policies import resolve_checkpoint
+
+    path = str(resolve_checkpoint(model)) if Path(model).is_dir() else model
+    multi = metric == "1@3"
+    report = evaluate(
+        HFPolicy(path, input="messages" if multi else "text"),
+        HELD_OUT,
+        mode="multi" if multi else "single",
+        n=1,
+        k=(1,),
+        max_turns=3,
+        temperature=0.0,
+        top_p=1.0,
+        max_tokens=160,
+        out=out,
+        resume=out.exists(),
+        sandbox=sandbox,
+        progress=False,
+    )
+    # one greedy sample (or rollout) per task: pass@1 (1@3) of a task is whether it passed
+    per_task = {s.task_id: s.correct / max(s.samples, 1) for s in report.scores}
+    return {"value": float(np.mean(list(per_task.values()))), "per_task": per_task}
+
+
+def train_row(row: str, seed: int, steps: int, runs: Path, sandbox: Any) -> dict[str, Any]:
+    """Train the row's algorithm for ``steps`` (resuming a partial run); returns its record."""
+    from agents.config import build_config
+    from agents.rlef import RLEFConfig
+    from agents.stepcoder import StepCoderConfig
+    from agents.trainer import checkpoints, train
+
+    algorithm, overrides, _ = ROWS[row]
+    cls = StepCoderConfig if algorithm == "stepcoder" else RLEFConfig
+    config, preset = build_config(
+        cls, model="tiny", overrides={**overrides, "steps": steps, "seed": seed}
+    )
+    run = runs / f"{row}-seed{seed}"
+    done = [s for s, _ in checkpoints(run)] if run.exists() else []
+    start = time.perf_counter()
+    if not done or done[-1] < steps:
+        train(config, run, resume=bool(done), preset=preset, sandbox=sandbox, progress=False)
+    with (run / "metrics.csv").open() as f:
+        curve = [
+            {"step": float(r["step"]), "pass_rate": float(r["env/pass_rate"]),
+             "time": float(r.get("time/step") or 0.0)}
+            for r in csv.DictReader(f)
+        ]  # fmt: skip
+    return {
+        "run": str(run),
+        "steps": steps,
+        "samples_per_step": config.rollouts_per_step,
+        "train_seconds": sum(c["time"] for c in curve),
+        "wall_seconds_this_sitting": time.perf_counter() - start,
+        "curve": curve,
+    }
+
+
+class _BudgetSpent(Exception):
+    pass
+
+
+def continue_sft(seed: int, seconds: float, out: Path) -> dict[str, Any]:
+    """The tiny model trained further with its own SFT recipe for ``seconds`` of wall time."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agents.tiny import TinyConfig, sft_batches, sft_data, tiny_model_path, train_sft
+    from codegym.tasks import load_tasks
+
+    if (out / "config.json").exists():
+        return json.loads((out / "sft_continued.json").read_text())
+    cfg = TinyConfig()
+    path = tiny_model_path(cfg)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tasks = load_tasks("toy", split="train", n=cfg.num_tasks, seed=cfg.task_seed)
+    data = sft_data(tasks, repair_tasks=cfg.repair_tasks, seed=cfg.seed)
+    torch.manual_seed(seed)
+    batches = sft_batches(
+        data, batch_size=cfg.batch_size, steps=10**6, chat_share=cfg.chat_share,
+        seed=cfg.seed + 1000 + seed,
+    )  # fmt: skip
+    start, done = time.perf_counter(), [0]
+
+    def stop_when_spent(step: int, _model: Any) -> None:
+        done[0] = step
+        if time.perf_counter() - start >= seconds:
+            raise _BudgetSpent
+
+    try:
+        train_sft(model, tokenizer, batches, steps=10**6, lr=cfg.lr, warmup_steps=0,
+                  progress=False, on_step=stop_when_spent)  # fmt: skip
+    except _BudgetSpent:
+        pass
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    record = {"sft_steps": done[0], "seconds": time.perf_counter() - start}
+    (out / "sft_continued.json").write_text(json.dumps(record) + "\n")
+    return record
+
+
+def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict[str, Any]:
+    """Train (if the row trains) and evaluate one (row, seed)."""
+    algorithm, _, metric = ROWS[row]
+    evals = args.runs / "evals"
+    evals.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"row": row, "seed": seed, "metric": metric}
+    if algorithm is None:
+        record |= {"steps": 0, "samples_per_step": 0}
+        model = "tiny"
+    elif algorithm == "sft":
+        budget = _stepcoder_seconds(seed)
+        if budget is None:
+            raise SystemExit("sft_continued needs the stepcoder row of the same seed first")
+        folder = args.runs / f"{row}-seed{seed}"
+        record |= {"steps": 0, "samples_per_step": 0, "budget_seconds": budget}
+        record |= continue_sft(seed, budget, folder)
+        model = str(folder)
+    else:
+        record |= train_row(row, seed, args.steps, args.runs, sandbox)
+        model = record["run"]
+    record |= evaluate_model(model, metric, evals / f"{row}-seed{seed}.jsonl", sandbox)
+    return record
+
+
+def _stepcoder_seconds(seed: int) -> float | None:
+    path = RESULTS / "learning" / f"stepcoder-seed{seed}.json"
+    if not path.exists():
+        return None
+    return float(json.loads(path.read_text())["train_seconds"])
+
+
+def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, seed: int = 0
+              ) -> tuple[float, float]:  # fmt: skip
+    """95% interval of the mean over a two-level bootstrap: seeds, then tasks."""
+    rng = np.random.default_rng(seed)
+    tasks = sorted(per_seed_tasks[0])
+    table = np.array([[d[t] for t in tasks] for d in per_seed_tasks], dtype=float)
+    n_seeds, n_tasks = table.shape
+    means = np.empty(resamples)
+    for i in range(resamples):
+        rows = rng.integers(n_seeds, size=n_seeds)
+        cols = rng.integers(n_tasks, size=n_tasks)
+        means[i] = table[np.ix_(rows, cols)].mean()
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """``learning.json``'s content from the finished (row, seed) records."""
+    out = {}
+    for row in ROWS:
+        recs = sorted(records.get(row, []), key=lambda r: r["seed"])
+        if not recs:
+            continue
+        low, high = bootstrap([r["per_task"] for r in recs])
+        out[row] = {
+            "mean": float(np.mean([r["value"] for r in recs])),
+            "ci": [low, high],
+            "per_seed": [r["value"] for r in recs],
+            "seeds": [r["seed"] for r in recs],
+            "metric": recs[0]["metric"],
+            "steps": recs[0]["steps"],
+            "samples_per_step": recs[0]["samples_per_step"],
+        }
+        if row == "sft_continued":
+            out[row]["sft_steps"] = [r.get("sft_steps") for r in recs]
+    return out
+
+
+def write_outputs(summary: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> str:
+    """Write learning.json, learning.md and learning.png; returns the markdown table."""
+    (RESULTS / "learning.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [
+        "| row | metric | mean | 95% CI | per seed | steps x samples |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, s in summary.items():
+        per_seed = ", ".join(f"{100 * v:.1f}" for v in s["per_seed"])
+        budget = f"{s['steps']} x {s['samples_per_step']}" if s["steps"] else "-"
+        lines.append(
+            f"| `{row}` | {s['metric']} | {100 * s['mean']:.1f}% | "
+            f"{100 * s['ci'][0]:.1f}-{100 * s['ci'][1]:.1f} | {per_seed} | {budget} |"
+        )
+    table = "\n".join(lines)
+    (RESULTS / "learning.md").write_text(table + "\n")
+    _plot(summary, records)
+    return table
+
+
+def _plot(summary: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, 4.5))
+    names = list(summary)
+    means = [100 * summary[r]["mean"] for r in names]
+    errs = np.array(
+        [
+            [100 * (summary[r]["mean"] - summary[r]["ci"][0]) for r in names],
+            [100 * (summary[r]["ci"][1] - summary[r]["mean"]) for r in names],
+        ]
+    )
+    colors = ["tab:gray" if ROWS[r][0] in (None, "sft") else "tab:blue" for r in names]
+    bars.bar(names, means, yerr=errs, capsize=4, color=colors)
+    bars.set_ylabel("held-out pass@1 / 1@3 (%)")
+    bars.tick_params(axis="x", rotation=45)
+    for row, recs in records.items():
+        curves_of_row = [r["curve"] for r in recs if r.get("curve")]
+        if not curves_of_row:
+            continue
+        length = min(len(c) for c in curves_of_row)
+        mean = np.mean([[p["pass_rate"] for p in c[:length]] for c in curves_of_row], axis=0)
+        curves.plot(range(1, length + 1), 100 * mean, label=row)
+    curves.set_xlabel("step")
+    curves.set_ylabel("training pass rate (%)")
+    curves.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "learning.png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated row keys")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--steps", type=int, default=20, help="PPO steps per RL run")
+    parser.add_argument("--runs", type=Path, default=Path("runs/learning"))
+    parser.add_argument("--sandbox", default="docker")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the outputs")
+    args = parser.parse_args(argv)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    done_dir = RESULTS / "learning"
+    done_dir.mkdir(parents=True, exist_ok=True)
+    if not args.table_only:
+        import transformers
+
+        from codegym.sandbox import make_sandbox
+
+        transformers.utils.logging.disable_progress_bar()
+        with make_sandbox(args.sandbox) as sandbox:
+            for row in rows:
+                for seed in seeds:
+                    path = done_dir / f"{row}-seed{seed}.json"
+                    if path.exists():
+                        continue
+                    if ROWS[row][0] is None and seed != seeds[0]:
+                        # the start is evaluated greedily: every seed gives the same numbers
+                        first = done_dir / f"{row}-seed{seeds[0]}.json"
+                        if first.exists():
+                            record = json.loads(first.read_text()) | {"seed": seed}
+                            path.write_text(json.dumps(record) + "\n")
+                            continue
+                    t0 = time.perf_counter()
+                    print(f"== {row} seed {seed}", flush=True)
+                    record = run_one(row, seed, args, sandbox)
+                    path.write_text(json.dumps(record) + "\n")
+                    print(f"   {record['metric']} {100 * record['value']:.1f}% "
+                          f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+    records: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(done_dir.glob("*-seed*.json")):
+        record = json.loads(path.read_text())
+        records.setdefault(record["row"], []).append(record)
+    summary = summarise(records)
+    print(write_outputs(summary, records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
