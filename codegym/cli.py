@@ -24,6 +24,7 @@ _SUBCOMMAND_MODULES = (
     "codegym.demo",
     "codegym.eval.cli",
     "agents.train_cli",
+    "agents.cli",
 )
 
 

@@ -144,14 +144,16 @@ class CodeEnv(gym.Env[ObsType, str], Generic[ObsType]):
         self._task_index = {t.task_id: i for i, t in enumerate(self.tasks)}
         self.limits = limits
         self.max_action_chars = int(max_action_chars)
-        if isinstance(sandbox, str):
+        if isinstance(sandbox, (str, Mapping)):
+            # A name or a spec ({"backend": "docker", "image": ...}): made on first use.
             self._sandbox: Any = None
-            self._sandbox_backend: str | None = sandbox
+            self._sandbox_spec: str | Mapping[str, Any] | None = sandbox
         elif hasattr(sandbox, "run_batch"):
-            self._sandbox, self._sandbox_backend = sandbox, None
+            self._sandbox, self._sandbox_spec = sandbox, None
         else:
             raise TypeError(
-                "sandbox must be a backend name ('docker', 'process', 'auto') or a Sandbox, "
+                "sandbox must be a backend name ('docker', 'process', 'auto'), a spec dict "
+                "for make_sandbox ({'backend': 'docker', 'image': ...}) or a Sandbox, "
                 f"got {type(sandbox).__name__}"
             )
         self._owns_sandbox = False
@@ -165,14 +167,15 @@ class CodeEnv(gym.Env[ObsType, str], Generic[ObsType]):
 
     @property
     def sandbox(self) -> Any:
-        """The sandbox; one named by backend is created on first use and owned by this env."""
+        """The sandbox; one named by backend or spec is created on first use and owned by
+        this env."""
         if self._sandbox is None:
             if self._closed:
                 raise RuntimeError("this env is closed; make a new one")
             from codegym.sandbox import make_sandbox  # the docker client only when needed
 
-            # No sandbox object means one was named: the backend is set (see __init__).
-            self._sandbox = make_sandbox(cast(str, self._sandbox_backend))
+            # No sandbox object means one was named: the spec is set (see __init__).
+            self._sandbox = make_sandbox(cast("str | Mapping[str, Any]", self._sandbox_spec))
             self._owns_sandbox = True
         return self._sandbox
 

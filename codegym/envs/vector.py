@@ -13,7 +13,7 @@ env, or the ``Sandbox`` object passed in) and, for CodeCompletion, one curriculu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -69,7 +69,7 @@ class CodeVectorEnv(SyncVectorEnv):
         self.infra_errors = infra_errors
         sandbox = kwargs.pop("sandbox", "auto")
         self._owned_sandbox = None
-        if isinstance(sandbox, str):
+        if isinstance(sandbox, (str, Mapping)):  # a backend name or a make_sandbox spec
             from codegym.sandbox import make_sandbox
 
             sandbox = self._owned_sandbox = make_sandbox(sandbox)

@@ -9,9 +9,14 @@
 Backends: ``docker`` (isolated, the default when a daemon answers), ``process`` (the same
 runner as a local subprocess: no isolation, for trusted code only), ``auto`` (docker if it
 answers, else process with a loud warning).
+
+The docker backend runs the image ``codegym sandbox build`` makes: Python 3 with numpy and
+sortedcontainers (``codegym.sandbox.docker.IMAGE``); ``codegym sandbox build --packages a,b``
+makes one with more Debian packages, named by ``codegym.sandbox.docker.image_tag([...])``, and
+``make_sandbox("docker", image=...)`` runs it.
 """
 
-from codegym.sandbox.base import Sandbox, SandboxError, make_sandbox
+from codegym.sandbox.base import Sandbox, SandboxError, SandboxSetupError, make_sandbox
 from codegym.sandbox.types import (
     VERDICT_SEVERITY,
     ExecutionResult,
@@ -31,6 +36,7 @@ __all__ = [
     "Limits",
     "Sandbox",
     "SandboxError",
+    "SandboxSetupError",
     "TestCase",
     "TestKind",
     "TestResult",

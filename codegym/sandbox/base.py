@@ -6,6 +6,11 @@ reads their results with ``selectors`` (no thread per worker, no blocking write 
 deadlock against a full pipe), judges results on the host, and replaces a worker that died,
 hung or reports itself tainted, retrying its job once. Callers get
 ``concurrent.futures.Future`` objects, so a trainer can overlap generation and execution.
+
+When a replacement cannot be started (the Docker daemon is restarting, say), the pool runs on
+with the workers it has and retries with back-off. With no worker left, jobs wait in the queue
+while it retries, for at most ``outage_timeout_s`` seconds; only then does it give up, failing
+the waiting jobs with ``infra_error`` and refusing new ones.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from codegym.errors import UsageError
 from codegym.sandbox import runner
 from codegym.sandbox.judge import infra_error, judge
 from codegym.sandbox.types import ExecutionResult, Job, Limits, TestCase
@@ -38,6 +44,13 @@ _HANG_SLACK_S = 10.0
 _PIPELINE = 2
 #: Seconds a new worker may take to say it is ready.
 _START_TIMEOUT_S = 30.0
+#: Back-off between attempts to start missing workers: the first wait, doubled after each
+#: failure up to the second (a daemon that answers again is noticed within that time).
+_RESPAWN_FIRST_S = 0.5
+_RESPAWN_MAX_S = 5.0
+#: How long a pool with no worker keeps retrying before it gives up. A Docker daemon restart
+#: takes seconds; minutes are worth waiting for in a training run of hours.
+DEFAULT_OUTAGE_TIMEOUT_S = 300.0
 
 
 class SandboxError(RuntimeError):
@@ -45,6 +58,12 @@ class SandboxError(RuntimeError):
 
     Never raised for anything the candidate program does: that is always a verdict.
     """
+
+
+class SandboxSetupError(SandboxError):
+    """The sandbox cannot start because of how this machine is set up: no Docker daemon, no
+    image, no root for a build. The message says what to do; the ``codegym`` command prints it
+    as one line (exit status 2) instead of a traceback."""
 
 
 class Sandbox(abc.ABC):
@@ -195,11 +214,27 @@ class _Pending:
 
 
 class PooledSandbox(Sandbox):
-    """A pool of warm workers behind one dispatcher thread (see the module docstring)."""
+    """A pool of warm workers behind one dispatcher thread (see the module docstring).
 
-    def __init__(self, size: int | None = None, limits: Limits | None = None) -> None:
+    Args:
+        size: Number of workers (default: the number of CPUs).
+        limits: Default per-test limits.
+        outage_timeout_s: While no worker is alive and none can be started, how long jobs
+            wait (and the pool retries) before they fail with ``infra_error``; 0 gives up at
+            the first failed start. Also a public attribute, which can be changed later.
+    """
+
+    def __init__(
+        self,
+        size: int | None = None,
+        limits: Limits | None = None,
+        outage_timeout_s: float = DEFAULT_OUTAGE_TIMEOUT_S,
+    ) -> None:
         super().__init__(limits)
+        if not outage_timeout_s >= 0:
+            raise UsageError(f"outage_timeout_s must be >= 0 seconds, got {outage_timeout_s!r}")
         self._size = max(1, size or os.cpu_count() or 1)
+        self.outage_timeout_s = float(outage_timeout_s)
         self._ids = itertools.count(1)
         self._init_pool_state()
 
@@ -214,6 +249,10 @@ class PooledSandbox(Sandbox):
         os.set_blocking(self._wake_w, False)
         self._workers: list[Worker] = []
         self._thread: threading.Thread | None = None
+        self._missing = 0  # workers that died and could not be replaced yet
+        self._respawn_at = 0.0  # monotonic time of the next attempt to start them
+        self._respawn_delay = _RESPAWN_FIRST_S
+        self._outage_since: float | None = None  # since when no worker is alive
 
     def _inherited(self) -> bool:
         """True in a process that got this sandbox through ``fork`` (e.g. an async vector
@@ -366,6 +405,7 @@ class PooledSandbox(Sandbox):
                 with self._lock:
                     if self._closed:
                         break
+                self._respawn()
                 self._assign()
                 self._sync_selector(sel)
                 timeout = self._next_deadline()
@@ -504,6 +544,8 @@ class PooledSandbox(Sandbox):
     def _next_deadline(self) -> float:
         deadlines = [w.jobs[0].deadline for w in self._workers if w.jobs]
         deadlines += [w.started_at + _START_TIMEOUT_S for w in self._workers if not w.ready]
+        if self._missing:
+            deadlines.append(self._respawn_at)
         if not deadlines:
             return 1.0
         return max(0.0, min(deadlines) - time.monotonic())
@@ -524,20 +566,58 @@ class PooledSandbox(Sandbox):
                     infra_error(pending.job.tests, f"{reason} (after a retry)", self.name)
                 )
         worker.jobs.clear()
-        try:
-            fresh = self._spawn()
-        except Exception as e:
-            log.error("could not start a replacement %s worker: %s", self.name, e)
-            if not self._workers:
-                error = SandboxError(
-                    f"no {self.name} sandbox worker is left ({e}); `codegym sandbox doctor` "
-                    "says what is wrong"
-                )
-                with self._lock:
-                    self._broken = error  # later submits raise instead of waiting forever
-                self._fail_everything(error)
+        self._missing += 1
+        self._respawn()
+
+    def _respawn(self) -> None:
+        """Start the workers the pool lacks, unless the back-off says not yet."""
+        now = time.monotonic()
+        if not self._missing or now < self._respawn_at:
             return
-        self._workers.append(fresh)
+        while self._missing:
+            try:
+                fresh = self._spawn()
+            except Exception as e:
+                self._respawn_failed(e, now)
+                return
+            self._workers.append(fresh)
+            self._missing -= 1
+        if self._outage_since is not None:
+            log.warning(
+                "%s sandbox workers start again after %.1f s without any",
+                self.name,
+                now - self._outage_since,
+            )
+        self._respawn_at, self._respawn_delay, self._outage_since = 0.0, _RESPAWN_FIRST_S, None
+
+    def _respawn_failed(self, error: Exception, now: float) -> None:
+        """Schedule the next attempt; with no worker alive for too long, give up."""
+        self._respawn_at = now + self._respawn_delay
+        self._respawn_delay = min(2 * self._respawn_delay, _RESPAWN_MAX_S)
+        if self._workers:  # the pool runs on, smaller for now
+            log.warning("could not start a replacement %s worker: %s", self.name, error)
+            return
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning(
+                "no %s sandbox worker is alive and none can be started (%s); jobs wait while "
+                "the pool retries for up to %.0f s",
+                self.name,
+                error,
+                self.outage_timeout_s,
+            )
+        give_up_at = self._outage_since + self.outage_timeout_s
+        if now < give_up_at:
+            self._respawn_at = min(self._respawn_at, give_up_at)
+            return
+        broken = SandboxError(
+            f"no {self.name} sandbox worker is left: none could be started for "
+            f"{now - self._outage_since:.0f} s ({error}); `codegym sandbox doctor` says what "
+            "is wrong"
+        )
+        with self._lock:
+            self._broken = broken  # later submits raise instead of waiting forever
+        self._fail_everything(broken)
 
     def _fail_everything(self, error: BaseException) -> None:
         with self._lock:
@@ -552,22 +632,35 @@ class PooledSandbox(Sandbox):
 
 
 # ----------------------------------------------------------------------------- factory
-def make_sandbox(backend: str | Sandbox = "auto", **kwargs: Any) -> Sandbox:
+#: Options only the docker backend takes, dropped when ``auto`` falls back to ``process``.
+_DOCKER_ONLY_OPTIONS = ("image", "outage_timeout_s")
+
+
+def make_sandbox(backend: str | Mapping[str, Any] | Sandbox = "auto", **kwargs: Any) -> Sandbox:
     """Create a sandbox by backend name.
 
     Args:
         backend: ``"docker"`` (isolated; needs a daemon and the image from
             ``codegym sandbox build``), ``"process"`` (local subprocesses: NO isolation, for
-            trusted code only), ``"auto"`` (docker when a daemon answers, else process with a
-            warning), or an existing :class:`Sandbox`, returned as is.
-        **kwargs: Passed to the backend (``size``, ``limits``, and backend-specific options).
+            trusted code only), ``"ray"`` (docker pools on the nodes of a Ray cluster; see
+            :class:`~codegym.sandbox.ray.RaySandbox` for ``address``, ``actors`` and
+            ``per_actor``), ``"auto"`` (docker when a daemon answers, else process with a
+            warning), an existing :class:`Sandbox`, returned as is, or a spec: a mapping with
+            the backend name under ``"backend"`` and its keyword arguments, e.g.
+            ``{"backend": "docker", "image": image_tag(["python3-scipy"])}`` (what the envs'
+            ``sandbox=`` argument can carry).
+        **kwargs: Passed to the backend (``size``, ``limits``, and backend-specific options
+            such as the docker backend's ``image`` and ``outage_timeout_s``).
 
     Raises:
         SandboxError: the backend cannot start (the message says what to do).
-        ValueError: unknown backend name.
+        UsageError: unknown backend name.
     """
     if isinstance(backend, Sandbox):
         return backend
+    if isinstance(backend, Mapping):
+        spec = dict(backend)
+        return make_sandbox(spec.pop("backend", "auto"), **{**spec, **kwargs})
     if backend == "docker":
         from codegym.sandbox.docker import DockerSandbox
 
@@ -576,14 +669,25 @@ def make_sandbox(backend: str | Sandbox = "auto", **kwargs: Any) -> Sandbox:
         from codegym.sandbox.process import ProcessSandbox
 
         return ProcessSandbox(**kwargs)
-    if backend == "auto":
-        from codegym.sandbox.docker import DockerSandbox, docker_available
+    if backend == "ray":
+        from codegym.sandbox.ray import RaySandbox
 
-        ok, why = docker_available()
+        return RaySandbox(**kwargs)
+    if backend == "auto":
+        from codegym.sandbox.docker import IMAGE, DockerSandbox, docker_available
+
+        ok, why = docker_available(kwargs.get("image", IMAGE))
         if ok:
             return DockerSandbox(**kwargs)
-        log.warning("Docker is not available (%s); falling back to the process backend", why)
+        dropped = sorted(k for k in kwargs if k in _DOCKER_ONLY_OPTIONS)
+        log.warning(
+            "Docker is not available (%s); falling back to the process backend%s",
+            why,
+            f" (which ignores {', '.join(dropped)})" if dropped else "",
+        )
         from codegym.sandbox.process import ProcessSandbox
 
-        return ProcessSandbox(**kwargs)
-    raise ValueError(f"unknown sandbox backend {backend!r}; choose 'docker', 'process' or 'auto'")
+        return ProcessSandbox(**{k: v for k, v in kwargs.items() if k not in dropped})
+    raise UsageError(
+        f"unknown sandbox backend {backend!r}; choose 'docker', 'process', 'ray' or 'auto'"
+    )

@@ -1,9 +1,14 @@
-"""``codegym sandbox build|doctor|cleanup``."""
+"""``codegym sandbox build|doctor|cleanup``.
+
+Set-up problems (no daemon, no root for a build) and bad input (a package Debian lacks) are
+raised, and ``codegym``'s ``main`` prints them as one line; ``doctor`` reports what it finds as
+``[ok]``/``[fail]`` lines instead, with exit status 1 when something fails.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import time
 
 from codegym.sandbox.base import SandboxError
 
@@ -15,12 +20,15 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
     build = sub.add_parser("build", help="build the sandbox image (offline with debootstrap)")
     build.add_argument("--method", choices=["auto", "debootstrap", "dockerfile"], default="auto")
-    build.add_argument("--tag", default=None, help="image tag (default: codegym-sandbox:<version>)")
+    _image_arguments(build)
     build.add_argument("--suite", default=None, help="Debian suite for debootstrap")
     build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
     build.set_defaults(func=_build)
 
-    doctor = sub.add_parser("doctor", help="check the daemon, the image and a real execution")
+    doctor = sub.add_parser(
+        "doctor", help="check the daemon, the image and its contents, and a real execution"
+    )
+    _image_arguments(doctor)
     doctor.set_defaults(func=_doctor)
 
     cleanup = sub.add_parser("cleanup", help="remove codegym containers left by dead processes")
@@ -28,70 +36,94 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     cleanup.set_defaults(func=_cleanup)
 
 
-def _build(args: argparse.Namespace) -> int:
-    from codegym.sandbox.docker import IMAGE
-    from codegym.sandbox.image import build_image
+def _image_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--packages",
+        type=_package_list,
+        default=(),
+        metavar="A,B",
+        help="Debian packages on top of the default set (python3-numpy, "
+        "python3-sortedcontainers); the tag names the set",
+    )
+    parser.add_argument(
+        "--tag", default=None, help="image tag (default: codegym-sandbox:<version>-<set hash>)"
+    )
 
-    try:
-        tag = build_image(args.tag or IMAGE, method=args.method, suite=args.suite, force=args.force)
-    except SandboxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"sandbox image ready: {tag}")
+
+def _package_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _image(args: argparse.Namespace) -> str:
+    from codegym.sandbox.docker import image_tag
+
+    return str(args.tag or image_tag(args.packages))
+
+
+def _build(args: argparse.Namespace) -> int:
+    from codegym.sandbox.image import build_image, image_contents
+
+    start = time.monotonic()
+    tag = build_image(
+        args.packages, tag=args.tag, method=args.method, suite=args.suite, force=args.force
+    )
+    took = time.monotonic() - start
+    print(f"sandbox image ready: {tag} ({image_contents(tag).summary()}; {took:.0f} s)")
     return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
     """Say what works and, for what does not, what to do."""
-    from codegym.sandbox.docker import IMAGE, docker_client
+    from codegym.sandbox.docker import docker_client, missing_image_message
+    from codegym.sandbox.image import image_contents
 
-    ok = True
+    image = _image(args)
     try:
         client = docker_client(timeout=5)
         version = client.version().get("Version", "?")
+        client.close()
         print(f"[ok]   Docker daemon answers (engine {version})")
     except SandboxError as e:
         print(f"[fail] {e}")
         return 1
     try:
-        client.images.get(IMAGE)
-        print(f"[ok]   image {IMAGE} exists")
-    except Exception:
-        print(f"[fail] image {IMAGE} is missing: run `codegym sandbox build` (as root)")
-        ok = False
-    finally:
-        client.close()
-    if ok:
-        from codegym.sandbox import make_sandbox
+        contents = image_contents(image)
+    except SandboxError:
+        print(f"[fail] {missing_image_message(image, args.packages)}")
+        return 1
+    if contents.missing:
+        print(
+            f"[fail] image {image} lacks {', '.join(contents.missing)}: rebuild it with "
+            "`codegym sandbox build --force` (with the same --packages and --tag)"
+        )
+        return 1
+    print(f"[ok]   image {image}: {contents.summary()}")
+    return 0 if _doctor_run(image) else 1
 
-        try:
-            with make_sandbox("docker", size=1) as sb:
-                r = sb.run(
-                    "print(sum(map(int, input().split())))", [{"input": "2 3", "output": "5"}]
-                )
-            if r.passed:
-                print(
-                    f"[ok]   a program ran in the sandbox ({r.tests[0].wall_time_s * 1000:.1f} ms)"
-                )
-            else:
-                print(
-                    "[fail] the test program did not pass: "
-                    f"{r.verdict} {r.message or r.tests[0].message}"
-                )
-                ok = False
-        except SandboxError as e:
-            print(f"[fail] {e}")
-            ok = False
-    return 0 if ok else 1
+
+def _doctor_run(image: str) -> bool:
+    """Run one program that imports the default packages; whether it passed."""
+    from codegym.sandbox import make_sandbox
+
+    program = "import numpy, sortedcontainers\nprint(sum(map(int, input().split())))\n"
+    try:
+        with make_sandbox("docker", size=1, image=image) as sb:
+            r = sb.run(program, [{"input": "2 3", "output": "5"}])
+    except SandboxError as e:
+        print(f"[fail] {e}")
+        return False
+    if not r.passed:
+        print(
+            f"[fail] the test program did not pass: {r.verdict} {r.message or r.tests[0].message}"
+        )
+        return False
+    print(f"[ok]   a program ran in the sandbox ({r.tests[0].wall_time_s * 1000:.1f} ms)")
+    return True
 
 
 def _cleanup(args: argparse.Namespace) -> int:
     from codegym.sandbox.docker import remove_stale_containers
 
-    try:
-        n = remove_stale_containers(all_owners=args.all)
-    except SandboxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    n = remove_stale_containers(all_owners=args.all)
     print(f"removed {n} container(s)")
     return 0

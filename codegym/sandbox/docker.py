@@ -21,27 +21,84 @@ Container settings, and why:
   unprivileged uid with no capabilities at all, so the candidate cannot signal the runner,
   read its ``/proc`` entries, or gain privileges; ``docker-init`` reaps zombies as PID 1.
 - Names ``codegym-<uuid>`` and labels, so stale containers can be found and removed.
+
+Images: :func:`image_tag` names the image holding a set of Debian packages, so the tag says
+what the image holds (``codegym sandbox build --packages`` builds others; see
+:mod:`codegym.sandbox.image`). A container that could not be removed while the daemon was
+away is removed once it answers again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import socket
 import struct
+import threading
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from codegym import __version__
+from codegym.errors import UsageError
 from codegym.sandbox import runner
-from codegym.sandbox.base import PooledSandbox, SandboxError, Worker
+from codegym.sandbox.base import (
+    DEFAULT_OUTAGE_TIMEOUT_S,
+    PooledSandbox,
+    SandboxError,
+    SandboxSetupError,
+    Worker,
+)
 from codegym.sandbox.types import Limits
 
 log = logging.getLogger(__name__)
 
-#: The image ``codegym sandbox build`` makes.
-IMAGE = f"codegym-sandbox:{__version__}"
+#: Debian packages every sandbox image holds besides ``python3``: interview-style datasets
+#: (LeetCode-derived) import sortedcontainers in their standard header, and APPS and contest
+#: solutions import numpy.
+DEFAULT_PACKAGES = ("python3-numpy", "python3-sortedcontainers")
+#: Image label listing the Debian packages the image was built with.
+PACKAGES_LABEL = "codegym.packages"
+#: Debian policy for package names (section 5.6.1).
+_PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
+def image_packages(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The Debian packages of the image with ``extra`` on top of the defaults: sorted, once
+    each, ``python3`` included.
+
+    Raises:
+        UsageError: a name is not a Debian package name.
+    """
+    if isinstance(extra, str):
+        raise UsageError(f"packages must be a list of names, got the string {extra!r}")
+    extra = [p.strip() for p in extra if p.strip()]
+    bad = [p for p in extra if not _PACKAGE_NAME.fullmatch(p)]
+    if bad:
+        raise UsageError(
+            f"{', '.join(map(repr, bad))}: not a Debian package name (lower-case letters, "
+            "digits, '+', '-', '.'); give names as `apt-get install` takes them, e.g. "
+            "python3-scipy"
+        )
+    return tuple(sorted({"python3", *DEFAULT_PACKAGES, *extra}))
+
+
+def image_tag(extra: Iterable[str] = ()) -> str:
+    """The tag of the image holding the default packages plus ``extra``.
+
+    ``codegym-sandbox:<version>-<hash>``, the hash (8 hex digits of SHA-256) over the sorted
+    package set, so that each set has its own tag and a change of the default set gives a
+    new default tag (a machine with an older image builds the new one).
+    """
+    digest = hashlib.sha256(" ".join(image_packages(extra)).encode()).hexdigest()[:8]
+    return f"codegym-sandbox:{__version__}-{digest}"
+
+
+#: The default image (``codegym sandbox build`` without ``--packages``).
+IMAGE = image_tag()
 #: Label put on every container codegym starts (value: the owning process id).
 LABEL = "codegym.sandbox"
 #: The unprivileged uid/gid candidate programs run as ("nobody").
@@ -73,42 +130,63 @@ def docker_client(timeout: float = 30.0) -> Any:
     """A connected ``docker.DockerClient``.
 
     Raises:
-        SandboxError: the SDK is missing or no daemon answers (with what to do).
+        SandboxSetupError: the SDK is missing or no daemon answers (with what to do).
     """
     try:
         import docker
     except ImportError as e:
-        raise SandboxError("the 'docker' Python package is missing: pip install docker") from e
+        raise SandboxSetupError("the 'docker' Python package is missing: pip install docker") from e
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except Exception as e:
-        raise SandboxError(
+        raise SandboxSetupError(
             f"no Docker daemon answers ({e}). Start one (as root: `dockerd &`, or run "
             "scripts/setup.sh), or use make_sandbox('process') for trusted code."
         ) from None
     return client
 
 
-def docker_available() -> tuple[bool, str]:
-    """Whether a daemon answers and the sandbox image exists, and if not, why."""
+def docker_available(image: str = IMAGE) -> tuple[bool, str]:
+    """Whether a daemon answers and ``image`` exists, and if not, why."""
     try:
         client = docker_client(timeout=5)
     except SandboxError as e:
         return False, str(e)
     try:
-        client.images.get(IMAGE)
+        client.images.get(image)
     except Exception:
-        return False, f"the image {IMAGE} is missing: run `codegym sandbox build`"
+        return False, missing_image_message(image)
     finally:
         client.close()
     return True, "ok"
 
 
+def missing_image_message(image: str, packages: Iterable[str] = ()) -> str:
+    """What to do about a missing image: the build command that makes it (``packages``: the
+    extra packages it was named for, when known)."""
+    packages = list(packages)
+    if packages and image == image_tag(packages):
+        how = f"`codegym sandbox build --packages {','.join(packages)}` (as root)"
+    elif image == IMAGE:
+        how = "`codegym sandbox build` (as root)"
+    else:
+        how = "`codegym sandbox build --packages A,B` with the packages it was named for"
+    return f"the sandbox image {image} is missing: build it with {how}"
+
+
 class _ContainerWorker(Worker):
-    def __init__(self, client: Any, image: str, limits: Limits, owner: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        image: str,
+        limits: Limits,
+        owner: str,
+        left_behind: Callable[[str, str], None],
+    ) -> None:
         super().__init__()
         self.client = client
+        self._left_behind = left_behind
         self.name = f"codegym-{uuid.uuid4().hex[:12]}"
         self._demux = bytearray()
         self._stderr = bytearray()
@@ -136,10 +214,11 @@ class _ContainerWorker(Worker):
         )
         container = api.create_container(
             image,
+            # Without -S: site puts Debian's dist-packages (numpy, ...) on sys.path, and
+            # candidates see the interpreter `python3 prog.py` would give them.
             command=[
                 "python3",
                 "-I",
-                "-S",
                 "-c",
                 _BOOTSTRAP,
                 runner.CONTAINER,
@@ -217,11 +296,23 @@ class _ContainerWorker(Worker):
         self._remove()
 
     def _remove(self) -> None:
-        try:
-            self.client.api.remove_container(self.id, force=True)
-        except Exception as e:
-            if "No such container" not in str(e) and "already in progress" not in str(e):
-                log.warning("could not remove container %s: %s", self.name, e)
+        if not remove_container(self.client, self.id):
+            log.warning(
+                "could not remove container %s; removing it once the daemon answers", self.name
+            )
+            self._left_behind(self.id, self.name)
+
+
+def remove_container(client: Any, container_id: str) -> bool:
+    """Force-remove a container; ``False`` if the daemon could not do it (it may be away)."""
+    try:
+        client.api.remove_container(container_id, force=True)
+    except Exception as e:
+        if "No such container" in str(e) or "already in progress" in str(e):
+            return True
+        log.debug("removing container %s failed: %s", container_id[:12], e)
+        return False
+    return True
 
 
 class DockerSandbox(PooledSandbox):
@@ -231,40 +322,71 @@ class DockerSandbox(PooledSandbox):
         size: Number of containers (default: the number of CPUs).
         limits: Default per-test limits; ``limits.memory_mb`` and ``limits.pids`` also size
             each container's cgroup, which caps jobs asking for more.
-        image: Image to run (default: ``codegym-sandbox:<version>``).
+        image: Image to run (default: :data:`IMAGE`, the default package set; see
+            :func:`image_tag` for others).
+        outage_timeout_s: When the daemon goes away, how long jobs wait for it (the pool
+            retries starting containers with back-off) before they fail with ``infra_error``.
 
     Raises:
-        SandboxError: no daemon answers, or the image is missing (the message says what to do).
+        SandboxSetupError: no daemon answers, or the image is missing (the message says what
+            to do).
     """
 
     name = "docker"
 
     def __init__(
-        self, size: int | None = None, limits: Limits | None = None, image: str = IMAGE
+        self,
+        size: int | None = None,
+        limits: Limits | None = None,
+        image: str = IMAGE,
+        outage_timeout_s: float = DEFAULT_OUTAGE_TIMEOUT_S,
     ) -> None:
-        super().__init__(size, limits)
+        super().__init__(size, limits, outage_timeout_s)
         self.image = image
+        self._left: dict[str, str] = {}  # id -> name of containers the daemon could not remove
+        self._left_lock = threading.Lock()
         self._client = docker_client()
         try:
             self._client.images.get(image)
         except Exception:
             self._client.close()
-            raise SandboxError(
-                f"the sandbox image {image} is missing: build it with `codegym sandbox build`"
-            ) from None
+            raise SandboxSetupError(missing_image_message(image)) from None
         self._owner = str(os.getpid())
         self._start()
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "image": self.image}
+        return {
+            **super().config(),
+            "image": self.image,
+            "outage_timeout_s": self.outage_timeout_s,
+        }
 
     def _after_fork(self) -> None:
         # The inherited client's connections are shared with the parent: use a new one.
         self._client = docker_client()
         self._owner = str(os.getpid())
+        self._left = {}
+        self._left_lock = threading.Lock()
 
     def _spawn(self) -> Worker:
-        return _ContainerWorker(self._client, self.image, self.limits, self._owner)
+        worker = _ContainerWorker(
+            self._client, self.image, self.limits, self._owner, self._note_left_behind
+        )
+        self._remove_left_behind()  # the daemon answers (again): clear what it could not
+        return worker
+
+    def _note_left_behind(self, container_id: str, name: str) -> None:
+        with self._left_lock:
+            self._left[container_id] = name
+
+    def _remove_left_behind(self) -> None:
+        with self._left_lock:
+            left = list(self._left)
+        for container_id in left:
+            if remove_container(self._client, container_id):
+                with self._left_lock:
+                    name = self._left.pop(container_id, container_id[:12])
+                log.info("removed container %s, left behind while the daemon was away", name)
 
     def _worker_log(self, worker: Worker) -> str:
         tail = worker.stderr_tail() if isinstance(worker, _ContainerWorker) else ""
@@ -274,6 +396,13 @@ class DockerSandbox(PooledSandbox):
         super().close()
         client = getattr(self, "_client", None)
         if client is not None:
+            self._remove_left_behind()
+            if self._left:
+                log.warning(
+                    "containers %s could not be removed (is the daemon away?); "
+                    "`codegym sandbox cleanup` removes them later",
+                    ", ".join(sorted(self._left.values())),
+                )
             client.close()
             self._client = None
 

@@ -1,21 +1,38 @@
-"""``codegym tasks validate|stats``: check datasets against their own solutions, summarise them."""
+"""``codegym tasks validate|stats``: check datasets against their own solutions, summarise them.
+
+Bad input (an unknown source, a missing or malformed task file) is raised as
+:class:`~codegym.errors.UsageError`, :class:`~codegym.tasks.TaskFormatError` or
+:class:`~codegym.tasks.loading.DataNotFoundError`, which ``codegym``'s ``main`` prints as one
+line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from codegym.errors import UsageError
 from codegym.tasks.jsonl import write_jsonl
 from codegym.tasks.loading import load_tasks_with_report
-from codegym.tasks.stats import format_stats, task_stats
+from codegym.tasks.stats import format_problem_counts, format_stats, problem_counts, task_stats
+from codegym.tasks.task import TaskFormatError
 
 
 def _load(args: argparse.Namespace) -> tuple[list[Any], Any]:
-    return load_tasks_with_report(
-        args.source, split=args.split, n=args.n, seed=args.seed, path=args.path
-    )
+    try:
+        return load_tasks_with_report(
+            args.source, split=args.split, n=args.n, seed=args.seed, path=args.path
+        )
+    except (UsageError, TaskFormatError):
+        raise
+    except ValueError as e:
+        # load_tasks raises ValueError for an unknown source or a bad option: the user's input.
+        raise UsageError(str(e)) from e
+    except ConnectionError as e:
+        raise UsageError(
+            f"{args.source}: {e}; without a network, give a local folder (hf:/path/to/folder)"
+        ) from e
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -27,8 +44,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from codegym.tasks.validate import validate_tasks
 
     if args.drop_bad and not args.out:
-        print("--drop-bad needs --out FILE", file=sys.stderr)
-        return 2
+        raise UsageError("--drop-bad needs --out FILE: the file the good tasks are written to")
     tasks, load_report = _load(args)
     print(load_report)
     report = validate_tasks(tasks, args.sandbox, batch_size=args.batch_size)
@@ -43,14 +59,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """Print task counts, tests per task and the difficulty breakdown."""
+    """Print task counts, tests per task and the difficulty breakdown.
+
+    For the toy suite, also the distinct problems per family and split of the whole suite.
+    """
     tasks, load_report = _load(args)
     stats = task_stats(tasks)
+    problems = problem_counts(args.source)
     if args.json:
-        print(json.dumps({"load": str(load_report), **stats}, indent=2))
+        extra = {} if problems is None else {"problems": problems}
+        print(json.dumps({"load": str(load_report), **stats, **extra}, indent=2))
     else:
         print(load_report)
         print(format_stats(stats))
+        if problems is not None:
+            print(format_problem_counts(problems))
     return 0
 
 

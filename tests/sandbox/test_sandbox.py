@@ -361,6 +361,7 @@ def test_a_pool_that_cannot_replace_its_last_worker_fails_loudly():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         sb = make_sandbox("process", size=1)
+    sb.outage_timeout_s = 1.0
     try:
 
         def cannot_spawn():
@@ -368,11 +369,42 @@ def test_a_pool_that_cannot_replace_its_last_worker_fails_loudly():
 
         sb._spawn = cannot_spawn  # the machine refuses new workers from now on
         job = Job("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
+        start = time.monotonic()
         result = sb.submit(job).result(timeout=30)  # the runner dies and cannot be replaced
+        assert time.monotonic() - start >= 1.0  # retried for outage_timeout_s first
         assert result.verdict is Verdict.INFRA_ERROR
         assert "no process sandbox worker is left" in result.message
+        assert "no more processes" in result.message
         with pytest.raises(SandboxError, match="no process sandbox worker is left"):
             sb.run("print(1)")
+    finally:
+        sb.close()
+
+
+def test_jobs_wait_while_workers_cannot_start_and_run_once_they_can():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sb = make_sandbox("process", size=1)
+    try:
+        spawn, refuse_until = sb._spawn, time.monotonic() + 2.0
+
+        def spawn_after_a_while():
+            if time.monotonic() < refuse_until:
+                raise OSError("resource temporarily unavailable")
+            return spawn()
+
+        sb._spawn = spawn_after_a_while
+        killer = Job("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
+        first = sb.submit(killer)  # kills its runner: the pool has no worker for 2 s
+        waiting = sb.submit(Job("print(6 * 7)", (TestCase.stdio("", "42"),)))
+        time.sleep(1.0)
+        assert not waiting.done()
+        assert waiting.result(timeout=30).passed  # ran as soon as a worker could start
+        # The killer was retried once in the new worker, which it killed too.
+        assert first.result(timeout=30).verdict is Verdict.INFRA_ERROR
+        assert sb.run("print(1)", [TestCase.stdio("", "1")]).passed
     finally:
         sb.close()
 

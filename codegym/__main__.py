@@ -1,0 +1,8 @@
+"""``python -m codegym``: the ``codegym`` command."""
+
+import sys
+
+from codegym.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
