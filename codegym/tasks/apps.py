@@ -66,8 +66,8 @@ from codegym.tasks.loading import (
 )
 from codegym.tasks.task import Task, TaskFormatError
 
-#: The standard-library part of the header APPS's harness (``testing_util.py``) puts before
-#: every program; numpy is left out (the sandbox image has only the standard library).
+#: The header APPS's harness (``testing_util.py``) puts before every program (the sandbox
+#: image carries numpy since issue 7, so ``import numpy as np`` is kept as APPS has it).
 APPS_HEADER = """\
 import sys
 import time
@@ -83,6 +83,7 @@ from typing import List, Tuple
 import random
 import heapq
 from heapq import *
+import numpy as np
 """
 
 _DEFAULTS = {
