@@ -175,8 +175,11 @@ C = TypeVar("C", bound=PPOConfig)
 #: Presets per model kind: what a run of that model starts from before the user's overrides.
 #: The tiny model (3.5M parameters, SFT at lr 1e-3) barely moves at a real model's 5e-7.
 TINY_PRESET: dict[str, Any] = {
-    "policy_lr": 2e-5,
+    "policy_lr": 3e-5,
     "critic_lr": 1e-4,
+    # a short run needs more than one optimiser step per rollout batch
+    "ppo_epochs": 2,
+    "minibatches": 4,
     "tasks_per_step": 16,
     "samples_per_task": 4,
     "temperature": 1.0,

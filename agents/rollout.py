@@ -276,9 +276,8 @@ def collect_conversations(
                 continue
             after = list(new_obs["messages"][i])
             # The feedback as the template renders it after the response (prefix-stable).
-            before_text = _render(tok, after[: len(messages[i]) + 1], generation_prompt=False)
-            after_text = _render(tok, after, generation_prompt=True)
-            delta = tok.encode(after_text[len(before_text) :], add_special_tokens=False)
+            delta_text = _text_after_response(tok, messages[i], after, gen)
+            delta = tok.encode(delta_text, add_special_tokens=False)
             messages[i] = after
             if len(ep.token_ids) + len(delta) + params.max_new_tokens > max_length:
                 ep.stats["cut"] = True
@@ -291,6 +290,31 @@ def collect_conversations(
     for ep in kept:
         ep.stats["turns"] = ep.num_turns
     return kept, len(dropped)
+
+
+def _text_after_response(
+    tokenizer: Any, before: list[dict[str, str]], after: list[dict[str, str]], gen: Generation
+) -> str:
+    """What the chat template puts between the sampled response and the next generation
+    prompt: the end of the assistant turn (minus the EOS the model already wrote), the
+    feedback message, and the new generation prompt.
+
+    Found by rendering the conversation and locating the response's content right after the
+    previous prompt; templates that rewrite the content fall back to the difference between
+    the renderings with and without the feedback.
+    """
+    full = _render(tokenizer, after, generation_prompt=True)
+    prompt = _render(tokenizer, before, generation_prompt=True)
+    content = after[len(before)]["content"]
+    if full.startswith(prompt) and full.startswith(content, len(prompt)):
+        pos = len(prompt) + len(content)
+        eos = tokenizer.eos_token or ""
+        ended = gen.finish_reason == "eos"
+        if ended and eos and full.startswith(eos, pos):
+            pos += len(eos)  # the model wrote it: it is already in the sequence
+        return full[pos:]
+    with_reply = _render(tokenizer, after[: len(before) + 1], generation_prompt=False)
+    return full[len(with_reply) :]
 
 
 class _Clock:

@@ -324,11 +324,11 @@ def main(argv: list[str] | None = None) -> int:
                     path = done_dir / f"{row}-seed{seed}.json"
                     if path.exists():
                         continue
-                    if ROWS[row][0] is None and seed != seeds[0]:
+                    if ROWS[row][0] is None:
                         # the start is evaluated greedily: every seed gives the same numbers
-                        first = done_dir / f"{row}-seed{seeds[0]}.json"
-                        if first.exists():
-                            record = json.loads(first.read_text()) | {"seed": seed}
+                        earlier = sorted(done_dir.glob(f"{row}-seed*.json"))
+                        if earlier:
+                            record = json.loads(earlier[0].read_text()) | {"seed": seed}
                             path.write_text(json.dumps(record) + "\n")
                             continue
                     t0 = time.perf_counter()

@@ -258,3 +258,49 @@ def test_torchrun_two_ranks_agree(small_model: Path, tmp_path: Path) -> None:
     ]
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [r["step"] for r in rows] == ["1.0", "2.0"]  # rank 0 alone wrote, once per step
+
+
+def test_rlef_token_sequence_is_the_rendered_conversation(
+    small_model: Path, process_sandbox
+) -> None:
+    """The loss mask covers exactly the model's tokens: the response tokens of turn t decode
+    to the env's assistant message t, and the whole sequence decodes to the conversation as
+    the chat template renders it."""
+    import gymnasium as gym
+
+    import codegym  # noqa: F401  (registers the envs)
+    from agents.models import SamplingParams, load_actor_critic
+    from agents.rollout import collect_conversations, to_batch
+    from codegym.tasks import load_tasks
+
+    torch.manual_seed(0)
+    ac = load_actor_critic(str(small_model), critic="none", reference=False)
+    tasks = load_tasks("toy", n=4, seed=0)
+    vec = gym.make_vec("codegym/MultiTurnRepair-v0", num_envs=4, tasks=tasks,
+                       sandbox=process_sandbox, max_turns=3, infra_errors="skip")  # fmt: skip
+    try:
+        params = SamplingParams(temperature=1.0, max_new_tokens=12)
+        episodes, dropped = collect_conversations(
+            vec, ac, [t.task_id for t in tasks[:2]], 2, params,
+            batch_size=4, max_turns=3, max_length=1024,
+        )  # fmt: skip
+        messages = [list(vec.envs[i].unwrapped.messages) for i in range(4)]
+    finally:
+        vec.close()
+    assert dropped == 0 and len(episodes) == 4
+    tok = ac.tokenizer
+    for ep, conversation in zip(episodes, messages, strict=True):
+        assistant = [m["content"] for m in conversation if m["role"] == "assistant"]
+        assert ep.num_turns == len(assistant) == 3  # a random model never writes code
+        for turn, content in enumerate(assistant):
+            ids = [t for t, k in zip(ep.token_ids, ep.turn_of_token, strict=True) if k == turn]
+            text = tok.decode(ids, skip_special_tokens=False)
+            assert text.removesuffix(tok.eos_token) == content
+        decoded = tok.decode(ep.token_ids, skip_special_tokens=False)
+        rendered = tok.apply_chat_template(conversation, tokenize=False)
+        assert rendered.startswith(decoded)
+        # what is left: the end of the last assistant turn when the model did not write it
+        assert rendered[len(decoded) :] in ("", "\n", tok.eos_token, tok.eos_token + "\n")
+    batch = to_batch(episodes, tok.pad_token_id)
+    assert torch.equal(batch.action_mask.bool(), batch.turn_of_token >= 0)
+    assert int(batch.turn_mask.sum()) == 12
