@@ -141,7 +141,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N tasks")
     p.add_argument(
         "--sandbox",
-        choices=["docker", "process", "auto"],
+        choices=["docker", "process", "auto", "ray"],
         default="auto",
         help="execution backend (default: docker if a daemon answers)",
     )

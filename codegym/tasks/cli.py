@@ -99,7 +99,7 @@ def add_subcommands(subparsers: Any) -> None:
     v.add_argument(
         "--sandbox",
         default="auto",
-        choices=["docker", "process", "auto"],
+        choices=["docker", "process", "auto", "ray"],
         help="execution backend (default: docker if a daemon answers)",
     )
     v.add_argument(
