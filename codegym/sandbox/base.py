@@ -531,7 +531,9 @@ class PooledSandbox(Sandbox):
         if not pending.future.cancelled():
             pending.future.set_result(result)
         if msg.get("tainted"):
-            self._replace(worker, "the runner could not clean up after a program", retry=False)
+            # The jobs sent behind this one never ran in a clean container (the runner stops
+            # after a failed clean-up): they are retried on the replacement, not failed.
+            self._replace(worker, "the runner could not clean up after a program")
 
     def _check_hung(self) -> None:
         now = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from codegym.errors import UsageError
 from codegym.sandbox.base import SandboxError
 
 
@@ -29,6 +30,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "doctor", help="check the daemon, the image and its contents, and a real execution"
     )
     _image_arguments(doctor)
+    doctor.add_argument(
+        "--ray",
+        action="store_true",
+        help="check a Ray cluster instead: each node's Docker and image, and actors on them",
+    )
+    doctor.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster for --ray (default: RAY_ADDRESS, else a private local instance)",
+    )
     doctor.set_defaults(func=_doctor)
 
     cleanup = sub.add_parser("cleanup", help="remove codegym containers left by dead processes")
@@ -78,6 +89,12 @@ def _doctor(args: argparse.Namespace) -> int:
     from codegym.sandbox.image import image_contents
 
     image = _image(args)
+    if args.ray or args.address:
+        from codegym.sandbox.ray import doctor
+
+        if not args.ray:
+            raise UsageError("--address names the Ray cluster for --ray: add --ray")
+        return doctor(args.address, image)
     try:
         client = docker_client(timeout=5)
         version = client.version().get("Version", "?")
