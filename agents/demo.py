@@ -23,22 +23,30 @@ from typing import Any
 HELD_OUT = {"source": "toy", "split": "test", "n": 200, "seed": 1}
 
 
-def held_out_pass_at_1(
-    model: str, out: Path, *, sandbox: Any, tasks: dict[str, Any] | None = None
-) -> tuple[float, tuple[float, float]]:
-    """Greedy pass@1 of ``model`` (``"tiny"``, a model folder or a ``codegym train`` run
-    directory) on the held-out toy tasks, prompted as CodeCompletion-v0 prompts at full
-    generation (the format StepCoder trains on)."""
+def evaluate_held_out(
+    model: str, out: Path, *, sandbox: Any, metric: str = "pass@1",
+    tasks: dict[str, Any] | None = None,
+) -> tuple[float, tuple[float, float], dict[str, float]]:  # fmt: skip
+    """Greedy ``pass@1`` (CodeCompletion-v0 prompts at full generation, the format StepCoder
+    trains on) or ``1@3`` (one MultiTurnRepair-v0 episode of up to 3 turns, chat format) of
+    ``model`` (``"tiny"``, a model folder or a ``codegym train`` run directory) on the held-out
+    toy tasks. Records go to ``out`` (resumed if it exists).
+
+    Returns:
+        The score, its 95% bootstrap interval over tasks, and each task's 0/1 outcome.
+    """
     from codegym.eval import HFPolicy, evaluate
     from codegym.eval.policies import resolve_checkpoint
 
     path = str(resolve_checkpoint(model)) if Path(model).is_dir() else model
+    multi = metric == "1@3"
     report = evaluate(
-        HFPolicy(path, input="text"),
+        HFPolicy(path, input="messages" if multi else "text"),
         tasks or HELD_OUT,
-        mode="single",
+        mode="multi" if multi else "single",
         n=1,
         k=(1,),
+        max_turns=3,
         temperature=0.0,
         top_p=1.0,
         max_tokens=160,
@@ -47,8 +55,17 @@ def held_out_pass_at_1(
         sandbox=sandbox,
         progress=False,
     )
-    low, high = report.intervals["pass@1"]
-    return float(report["pass@1"]), (float(low), float(high))
+    key = "1@3" if multi else "pass@1"
+    low, high = report.intervals[key]
+    # one greedy sample (rollout) per task: a task's score is whether it passed
+    per_task = {s.task_id: s.correct / max(s.samples, 1) for s in report.scores}
+    return float(report[key]), (float(low), float(high)), per_task
+
+
+def held_out_pass_at_1(model: str, out: Path, *, sandbox: Any) -> tuple[float, tuple[float, float]]:
+    """:func:`evaluate_held_out`'s pass@1 and its interval."""
+    value, interval, _ = evaluate_held_out(model, out, sandbox=sandbox)
+    return value, interval
 
 
 def run_stepcoder_demo(args: argparse.Namespace) -> int:
@@ -119,4 +136,4 @@ def _fmt(value: tuple[float, tuple[float, float]]) -> str:
     return f"{100 * mean:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f})"
 
 
-__all__ = ["HELD_OUT", "held_out_pass_at_1", "run_stepcoder_demo"]
+__all__ = ["HELD_OUT", "evaluate_held_out", "held_out_pass_at_1", "run_stepcoder_demo"]

@@ -51,9 +51,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
-#: Held-out evaluation tasks: the same for every row and seed.
-HELD_OUT: dict[str, Any] = {"source": "toy", "split": "test", "n": 200, "seed": 1}
-
 #: row -> (algorithm or None for an evaluation of the start, config overrides, metric)
 ROWS: dict[str, tuple[str | None, dict[str, Any], str]] = {
     "sft": (None, {}, "pass@1"),
@@ -71,29 +68,10 @@ ROWS: dict[str, tuple[str | None, dict[str, Any], str]] = {
 
 def evaluate_model(model: str, metric: str, out: Path, sandbox: Any) -> dict[str, Any]:
     """Per-task outcomes (0/1) of ``model`` on the held-out tasks for ``metric``."""
-    from codegym.eval import HFPolicy, evaluate
-    from codegym.eval.policies import resolve_checkpoint
+    from agents.demo import evaluate_held_out
 
-    path = str(resolve_checkpoint(model)) if Path(model).is_dir() else model
-    multi = metric == "1@3"
-    report = evaluate(
-        HFPolicy(path, input="messages" if multi else "text"),
-        HELD_OUT,
-        mode="multi" if multi else "single",
-        n=1,
-        k=(1,),
-        max_turns=3,
-        temperature=0.0,
-        top_p=1.0,
-        max_tokens=160,
-        out=out,
-        resume=out.exists(),
-        sandbox=sandbox,
-        progress=False,
-    )
-    # one greedy sample (or rollout) per task: pass@1 (1@3) of a task is whether it passed
-    per_task = {s.task_id: s.correct / max(s.samples, 1) for s in report.scores}
-    return {"value": float(np.mean(list(per_task.values()))), "per_task": per_task}
+    value, _, per_task = evaluate_held_out(model, out, sandbox=sandbox, metric=metric)
+    return {"value": value, "per_task": per_task}
 
 
 def train_row(row: str, seed: int, steps: int, runs: Path, sandbox: Any) -> dict[str, Any]:
