@@ -108,6 +108,23 @@ class Batch:
         }
         return Batch(**values)
 
+    def trimmed(self) -> Batch:
+        """The batch without the leading columns that are padding in every row (a
+        micro-batch of short sequences need not carry the whole step's width)."""
+        used = self.attention_mask.bool().any(dim=0).nonzero()
+        start = int(used[0]) if len(used) else 0
+        if start == 0:
+            return self
+        values = {
+            name: (
+                value[:, start:]
+                if value is not None and value.dim() == 2 and value.shape == self.input_ids.shape
+                else value
+            )
+            for name, value in ((n, getattr(self, n)) for n in self.__dataclass_fields__)
+        }
+        return Batch(**values)
+
     def to(self, device: torch.device) -> Batch:
         """The batch on ``device``."""
         values = {
@@ -376,7 +393,7 @@ def score_batch(
     """Fill in ``old_logprobs``, ``ref_logprobs`` and (with a critic) ``old_values``."""
     old, ref, vals = [], [], []
     for start in range(0, len(batch), micro_batch_size):
-        part = batch.select(slice(start, start + micro_batch_size)).to(ac.device)
+        part = batch.select(slice(start, start + micro_batch_size)).trimmed().to(ac.device)
         old.append(
             token_logprobs(ac.policy, part.input_ids, part.attention_mask, temperature=temperature)
             .float()
@@ -392,10 +409,16 @@ def score_batch(
             )
         if ac.critic is not None or ac.value_head is not None:
             vals.append(ac.values(part.input_ids, part.attention_mask).float().cpu())
-    batch.old_logprobs = torch.cat(old)
-    batch.ref_logprobs = torch.cat(ref) if ref else batch.old_logprobs.clone()
-    batch.old_values = torch.cat(vals) if vals else torch.zeros_like(batch.old_logprobs)
+    width = batch.input_ids.shape[1]
+    batch.old_logprobs = _pad_cat(old, width)
+    batch.ref_logprobs = _pad_cat(ref, width) if ref else batch.old_logprobs.clone()
+    batch.old_values = _pad_cat(vals, width) if vals else torch.zeros_like(batch.old_logprobs)
     return batch
+
+
+def _pad_cat(parts: list[torch.Tensor], width: int) -> torch.Tensor:
+    """Concatenate trimmed ``(b, t)`` parts back to ``(B, width)``, zeros on the left."""
+    return torch.cat([torch.nn.functional.pad(p, (width - p.shape[1], 0)) for p in parts])
 
 
 __all__ = [

@@ -409,8 +409,11 @@ class Trainer:
         n_val = core.token_count(mb.value_mask)
         has_critic = ac.critic is not None or ac.value_head is not None
         stats: Counter[str] = Counter()
+        # Similar lengths share a micro-batch (less padding); the sum over micro-batches is
+        # the same in any order.
+        mb = mb.select(mb.attention_mask.sum(dim=1).argsort())
         for start in range(0, len(mb), cfg.micro_batch_size):
-            micro = mb.select(slice(start, start + cfg.micro_batch_size)).to(ac.device)
+            micro = mb.select(slice(start, start + cfg.micro_batch_size)).trimmed().to(ac.device)
             assert micro.old_logprobs is not None and micro.advantages is not None
             logp, entropy = token_logprobs(
                 ac.policy,
