@@ -1002,7 +1002,10 @@ class _Watch:
                 look = min(2 * look, _MAX_LOOK_S)
             if self.killed_for:
                 return
-            if cpu_limit < wall and _proc_cpu(self.pid) - self.cpu_base > cpu_limit:
+            # The whole tree's CPU: forked children each stay under their own RLIMIT_CPU
+            # while together they spend far more (and a parent waiting on one that the
+            # rlimit killed would otherwise exit "cleanly" with the limit exceeded).
+            if cpu_limit < wall and _tree_cpu(self.pid) - self.cpu_base > cpu_limit:
                 self.killed_for = "timeout"
                 return
 
@@ -1238,6 +1241,17 @@ def _proc_cpu(pid):
         return (int(fields[11]) + int(fields[12])) / _CLK_TCK
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _tree_cpu(pid):
+    """CPU seconds of ``pid``, the children it reaped, and its live descendants."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        total = sum(int(x) for x in fields[11:15]) / _CLK_TCK  # utime stime cutime cstime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total + sum(_proc_cpu(d) for d in _descendants(pid))
 
 
 def _descendants(root):
