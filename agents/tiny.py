@@ -105,6 +105,9 @@ class TinyConfig:
         repair_tasks: How many of those tasks get a repair conversation.
         chat_share: Chance that a task's example in an epoch is in the chat format.
         sft_steps: Optimiser steps of supervised fine-tuning (the budget, fixed by steps).
+            Measured greedy full-generation pass@1 on 200 held-out toy tasks: 7% after 300
+            steps, 38% after 450 (``benchmarks/tiny_model.py``); the skill of reading the
+            constants off the prompt appears between the two.
         batch_size: Examples per step.
         lr: Peak AdamW learning rate.
         warmup_steps: Linear warm-up steps, then a constant rate (see :func:`train_sft`).

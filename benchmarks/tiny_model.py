@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "tasks": {"source": "toy", "split": "test", "n": len(tasks), "seed": args.seed},
         "sandbox": args.sandbox,
+        "batch": args.batch,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
     }
     greedy = SamplingParams(temperature=0.0, max_new_tokens=256)
