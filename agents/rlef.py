@@ -105,7 +105,7 @@ class RLEF:
 
     def __init__(self, config: RLEFConfig, tasks: Sequence[Task], sandbox: Any) -> None:
         self.config = config
-        self.vec = gym.make_vec(
+        self.vec: Any = gym.make_vec(
             "codegym/MultiTurnRepair-v0",
             num_envs=config.rollouts_per_step,
             tasks=list(tasks),

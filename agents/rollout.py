@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -102,7 +102,7 @@ class Batch:
 
     def select(self, index: torch.Tensor | slice) -> Batch:
         """The rows ``index`` of every tensor (a minibatch or micro-batch)."""
-        values = {
+        values: dict[str, Any] = {
             name: (getattr(self, name)[index] if getattr(self, name) is not None else None)
             for name in self.__dataclass_fields__
         }
@@ -115,7 +115,7 @@ class Batch:
         start = int(used[0]) if len(used) else 0
         if start == 0:
             return self
-        values = {
+        values: dict[str, Any] = {
             name: (
                 value[:, start:]
                 if value is not None and value.dim() == 2 and value.shape == self.input_ids.shape
@@ -127,7 +127,7 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         """The batch on ``device``."""
-        values = {
+        values: dict[str, Any] = {
             name: (getattr(self, name).to(device) if getattr(self, name) is not None else None)
             for name in self.__dataclass_fields__
         }
@@ -394,19 +394,15 @@ def score_batch(
     old, ref, vals = [], [], []
     for start in range(0, len(batch), micro_batch_size):
         part = batch.select(slice(start, start + micro_batch_size)).trimmed().to(ac.device)
-        old.append(
-            token_logprobs(ac.policy, part.input_ids, part.attention_mask, temperature=temperature)
-            .float()
-            .cpu()
+        logp = token_logprobs(
+            ac.policy, part.input_ids, part.attention_mask, temperature=temperature
         )
+        old.append(cast(torch.Tensor, logp).float().cpu())
         if ac.reference is not None:
-            ref.append(
-                token_logprobs(
-                    ac.reference, part.input_ids, part.attention_mask, temperature=temperature
-                )
-                .float()
-                .cpu()
+            ref_logp = token_logprobs(
+                ac.reference, part.input_ids, part.attention_mask, temperature=temperature
             )
+            ref.append(cast(torch.Tensor, ref_logp).float().cpu())
         if ac.critic is not None or ac.value_head is not None:
             vals.append(ac.values(part.input_ids, part.attention_mask).float().cpu())
     width = batch.input_ids.shape[1]

@@ -103,7 +103,7 @@ class StepCoder:
 
     def __init__(self, config: StepCoderConfig, tasks: Sequence[Task], sandbox: Any) -> None:
         self.config = config
-        self.vec = gym.make_vec(
+        self.vec: Any = gym.make_vec(
             "codegym/CodeCompletion-v0",
             num_envs=config.rollouts_per_step,
             tasks=list(tasks),

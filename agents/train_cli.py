@@ -103,7 +103,7 @@ def config_help(cls: type) -> str:
             idx = text.find(marker)
             if idx > 0:
                 before = text[:idx].rstrip().splitlines()
-                docs = []
+                docs: list[str] = []
                 while before and before[-1].strip().startswith("#:"):
                     docs.insert(0, before.pop().strip()[2:].strip())
                 doc = " ".join(docs)

@@ -38,12 +38,12 @@ import random
 import shutil
 import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -380,7 +380,8 @@ class Trainer:
             rewards = -cfg.kl_coef * kl
             last = _last_token_of_turns(batch.turn_of_token)
             rewards = rewards + core.broadcast_turns(batch.turn_rewards, batch.turn_of_token) * last
-            adv, ret = core.gae(rewards, batch.old_values, batch.action_mask, cfg.gamma, cfg.lam)
+            values = cast(torch.Tensor, batch.old_values)  # filled in by phase 3
+            adv, ret = core.gae(rewards, values, batch.action_mask, cfg.gamma, cfg.lam)
             batch.advantages, batch.returns, batch.value_mask = adv, ret, batch.action_mask
             if cfg.whiten_advantages:
                 batch.advantages = global_whiten(batch.advantages, batch.action_mask, self.dist)
@@ -390,13 +391,14 @@ class Trainer:
         """Phase 5: ``ppo_epochs`` x ``minibatches`` optimiser steps."""
         cfg, ac = self.config, self.ac
         ac.policy.train()
-        sums: Counter[str] = Counter()
+        sums: defaultdict[str, float] = defaultdict(float)
         n_updates = 0
         for _ in range(cfg.ppo_epochs):
             order = torch.randperm(len(batch), generator=self.shuffle_gen)
             for index in order.chunk(cfg.minibatches):
                 stats = self._minibatch(batch.select(index))
-                sums.update(stats)
+                for key, value in stats.items():
+                    sums[key] += value
                 n_updates += 1
         for sched in self.schedulers:
             sched.step()
@@ -408,7 +410,7 @@ class Trainer:
         assert mb.value_mask is not None
         n_val = core.token_count(mb.value_mask)
         has_critic = ac.critic is not None or ac.value_head is not None
-        stats: Counter[str] = Counter()
+        stats: defaultdict[str, float] = defaultdict(float)
         # Similar lengths share a micro-batch (less padding); the sum over micro-batches is
         # the same in any order.
         mb = mb.select(mb.attention_mask.sum(dim=1).argsort())

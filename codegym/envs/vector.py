@@ -127,8 +127,10 @@ class CodeVectorEnv(SyncVectorEnv):
 
     def step(self, actions: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step every sub-env; their programs run in the sandbox as one batch."""
-        actions = list(actions) if any(a is None for a in actions) else list(
-            iterate(self.action_space, actions)
+        actions = (
+            list(actions)
+            if any(a is None for a in actions)
+            else list(iterate(self.action_space, actions))
         )
         if len(actions) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
@@ -189,9 +191,11 @@ class CodeVectorEnv(SyncVectorEnv):
             return super().reset(seed=seed, options=options)
         if len(per_env) != self.num_envs:
             raise ValueError(f"options['per_env'] needs {self.num_envs} dicts, got {len(per_env)}")
-        seeds = seed if isinstance(seed, list) else [
-            None if seed is None else seed + i for i in range(self.num_envs)
-        ]
+        seeds = (
+            seed
+            if isinstance(seed, list)
+            else [None if seed is None else seed + i for i in range(self.num_envs)]
+        )
         infos: dict[str, Any] = {}
         for i, env in enumerate(self.envs):
             self._env_obs[i], info = env.reset(seed=seeds[i], options=per_env[i])
