@@ -87,27 +87,30 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _field_doc(source: str, name: str) -> str:
+    """The ``#:`` comment lines just above the first ``    name:`` field line in ``source``."""
+    idx = source.find(f"\n    {name}:")
+    if idx < 0:
+        return ""
+    before = source[:idx].splitlines()
+    docs: list[str] = []
+    while before and before[-1].strip().startswith("#:"):
+        docs.insert(0, before.pop().strip()[2:].strip())
+    return " ".join(docs)
+
+
 def config_help(cls: type) -> str:
-    """Every settable key of ``cls`` with its default and the comment that documents it."""
+    """Every settable key of ``cls`` with its default and the ``#:`` comment documenting it
+    (the algorithm's own module first, then the shared :mod:`agents.config`)."""
     import inspect
 
-    source = inspect.getsource(sys.modules[cls.__module__])
-    source += inspect.getsource(sys.modules["agents.config"])
+    sources = [inspect.getsource(sys.modules[cls.__module__])]
+    sources.append(inspect.getsource(sys.modules["agents.config"]))
     lines = []
     for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        doc = ""
-        marker = f"    {f.name}:"
-        for text in (source,):
-            idx = text.find(marker)
-            if idx > 0:
-                before = text[:idx].rstrip().splitlines()
-                docs: list[str] = []
-                while before and before[-1].strip().startswith("#:"):
-                    docs.insert(0, before.pop().strip()[2:].strip())
-                doc = " ".join(docs)
-        lines.append(f"{f.name} = {f.default!r}\n    {doc}")
+        if f.init:
+            doc = next((d for d in (_field_doc(src, f.name) for src in sources) if d), "")
+            lines.append(f"{f.name} = {f.default!r}\n    {doc}")
     return "\n".join(lines)
 
 
