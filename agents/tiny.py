@@ -124,7 +124,7 @@ class TinyConfig:
     task_seed: int = 0
     repair_tasks: int = 400
     chat_share: float = 0.4
-    sft_steps: int = 300
+    sft_steps: int = 450
     batch_size: int = 32
     lr: float = 1e-3
     warmup_steps: int = 10

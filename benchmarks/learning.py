@@ -2,7 +2,8 @@
 
 From the same tiny SFT start, on the toy suite (train split for training; a fixed set of
 held-out toy test tasks for evaluation, the same for every row), several seeds per row, equal
-training budgets (steps x rollouts per step) for every RL row:
+training budgets (steps x rollouts per step) for the StepCoder rows (30 x 64) and, smaller
+because a multi-turn step costs several times more, for the RLEF rows (20 x 32):
 
 =================  ===================================================  ==========
 row                what                                                 metric
@@ -26,11 +27,13 @@ task, solved when its final code passes the private tests.
 
 Each (row, seed) writes ``benchmarks/results/learning/<row>-seed<k>.json`` when it finishes;
 running the script again skips what is done, so the table is built up across sittings
-(``--rows``, ``--seeds``, ``--steps``). Training runs keep checkpoints under ``--runs`` and
-resume if interrupted. At the end it prints the table and writes
-``benchmarks/results/learning.json`` (``{row: {"mean", "ci", "per_seed", "metric", "steps",
-"samples_per_step"}}``; 95% intervals from a bootstrap over tasks and seeds), ``learning.md``
-and ``learning.png`` (bars with intervals; mean learning curves per row).
+(``--rows``, ``--seeds``, ``--steps``, ``--rlef-steps``). Training runs keep checkpoints under
+``--runs`` and resume if interrupted. Results record the start they came from (the tiny
+model's build key and the preset); results of another start make the script stop. At the
+end it prints the table and writes ``benchmarks/results/learning.json`` (``{row: {"mean",
+"ci", "per_seed", "metric", "steps", "samples_per_step"}}``; 95% intervals from a bootstrap
+over tasks and seeds), ``learning.md`` and ``learning.png`` (bars with intervals; mean
+learning curves per row).
 
     python benchmarks/learning.py                       # every row, seeds 0 1 2
     python benchmarks/learning.py --rows sft,stepcoder --seeds 0
@@ -51,6 +54,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
+#: The RLEF rows' rollouts per step: a multi-turn step of 64 episodes took 50-80 s here against
+#: StepCoder's 9 s (three generations per episode, conversations of several hundred tokens
+#: through the policy, the critic and the reference), so the RLEF rows get 8 tasks x 4 samples
+#: and ``--rlef-steps``; their budget is equal among themselves, as the StepCoder rows' is.
+_RLEF_BUDGET: dict[str, Any] = {"samples_per_task": 4}
+
 #: row -> (algorithm or None for an evaluation of the start, config overrides, metric)
 ROWS: dict[str, tuple[str | None, dict[str, Any], str]] = {
     "sft": (None, {}, "pass@1"),
@@ -61,9 +70,21 @@ ROWS: dict[str, tuple[str | None, dict[str, Any], str]] = {
     "stepcoder": ("stepcoder", {}, "pass@1"),
     "grpo": ("stepcoder", {"advantage": "grpo"}, "pass@1"),
     "sft_multi_turn": (None, {}, "1@3"),
-    "single_turn_rl": ("rlef", {"single_turn": True}, "1@3"),
-    "rlef": ("rlef", {}, "1@3"),
+    "single_turn_rl": ("rlef", {"single_turn": True, **_RLEF_BUDGET}, "1@3"),
+    "rlef": ("rlef", {**_RLEF_BUDGET}, "1@3"),
 }
+
+
+def start_fingerprint() -> str:
+    """What every row shares and results must agree on: the tiny model's build key and the
+    tiny preset (a changed default makes earlier results incomparable)."""
+    import hashlib
+
+    from agents.config import TINY_PRESET
+    from agents.tiny import TinyConfig
+
+    preset = hashlib.sha1(json.dumps(TINY_PRESET, sort_keys=True).encode()).hexdigest()[:8]
+    return f"tiny-{TinyConfig().key()}/preset-{preset}"
 
 
 def evaluate_model(model: str, metric: str, out: Path, sandbox: Any) -> dict[str, Any]:
@@ -170,7 +191,8 @@ def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict
         record |= continue_sft(seed, budget, folder)
         model = str(folder)
     else:
-        record |= train_row(row, seed, args.steps, args.runs, sandbox)
+        steps = args.rlef_steps if algorithm == "rlef" else args.steps
+        record |= train_row(row, seed, steps, args.runs, sandbox)
         model = record["run"]
     record |= evaluate_model(model, metric, evals / f"{row}-seed{seed}.jsonl", sandbox)
     return record
@@ -278,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated row keys")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    parser.add_argument("--steps", type=int, default=20, help="PPO steps per RL run")
+    parser.add_argument("--steps", type=int, default=30, help="PPO steps per StepCoder run")
+    parser.add_argument("--rlef-steps", type=int, default=20, help="PPO steps per RLEF run")
     parser.add_argument("--runs", type=Path, default=Path("runs/learning"))
     parser.add_argument("--sandbox", default="docker")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the outputs")
@@ -290,6 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     done_dir = RESULTS / "learning"
     done_dir.mkdir(parents=True, exist_ok=True)
+    start = start_fingerprint()
+    stale = [
+        p.name for p in sorted(done_dir.glob("*-seed*.json"))
+        if json.loads(p.read_text()).get("start") != start
+    ]  # fmt: skip
+    if stale and not args.table_only:
+        raise SystemExit(
+            f"{done_dir} holds results of another start model or preset ({', '.join(stale)}); "
+            f"this run's start is {start}. Move them away (and {args.runs}) to begin afresh."
+        )
     if not args.table_only:
         import transformers
 
@@ -311,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                     t0 = time.perf_counter()
                     print(f"== {row} seed {seed}", flush=True)
-                    record = run_one(row, seed, args, sandbox)
+                    record = run_one(row, seed, args, sandbox) | {"start": start}
                     path.write_text(json.dumps(record) + "\n")
                     print(f"   {record['metric']} {100 * record['value']:.1f}% "
                           f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
