@@ -101,6 +101,9 @@ def first_token_of_turns(turn_of_token: torch.Tensor) -> torch.Tensor:
 class RLEF:
     """RLEF's part of a run: its env and its rollouts."""
 
+    #: Multi-turn: each turn's generation waits for the previous turn's feedback.
+    overlaps_execution = False
+
     config: RLEFConfig
 
     def __init__(self, config: RLEFConfig, tasks: Sequence[Task], sandbox: Any) -> None:

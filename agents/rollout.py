@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -176,13 +177,20 @@ def collect_completions(
     batch_size: int,
     keep_fn: KeepFn | None = None,
     timings: dict[str, float] | None = None,
+    while_executing: Callable[[list[Episode]], None] | None = None,
 ) -> tuple[list[Episode], int]:
     """Play one CodeCompletion-v0 episode per sub-env: each task ``samples_per_task`` times.
 
     ``vec`` has ``len(task_ids) * samples_per_task`` sub-envs (built with
     ``infra_errors="skip"``). ``keep_fn(generation, info)`` returns the policy-loss mask of
     the response tokens (FGO), or ``None`` to keep them all. ``timings`` (if given) gets
-    ``time/generate`` and ``time/execute`` added.
+    ``time/generate`` and ``time/execute`` (the sandbox's wall time) added.
+
+    ``while_executing(episodes)``, if given, is called with every episode's tokens (rewards,
+    FGO masks and stats not filled in yet) while the sandbox runs the programs in a
+    background thread: work that needs only the tokens (scoring them with the models)
+    overlaps the execution. The same episode objects are then completed in place, and those
+    that hit an ``infra_error`` are left out of the returned list.
 
     Returns:
         The episodes that were scored and the number dropped for an ``infra_error``.
@@ -198,18 +206,37 @@ def collect_completions(
     clock = _Clock(timings)
     with clock("time/generate"):
         gens = generate(ac.policy, ac.tokenizer, prompts, params, batch_size=batch_size)
-    with clock("time/execute"):
-        _, rewards, _, _, info = vec.step([g.text for g in gens])
-    episodes, dropped = [], 0
+    all_episodes = []
     for i, gen in enumerate(gens):
+        ep = Episode(task_id=per_env[i]["task_id"], group=i // samples_per_task)
+        ep.add(gen.prompt_ids, -1)
+        ep.add(gen.response_ids, 0)
+        all_episodes.append(ep)
+    actions = [g.text for g in gens]
+    if while_executing is None:
+        with clock("time/execute"):
+            _, rewards, _, _, info = vec.step(actions)
+    else:
+
+        def timed_step() -> Any:
+            with clock("time/execute"):
+                return vec.step(actions)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="codegym-execute") as pool:
+            running = pool.submit(timed_step)
+            try:
+                while_executing(all_episodes)
+            finally:
+                _, rewards, _, _, info = running.result()
+    episodes, dropped = [], 0
+    for i, (gen, ep) in enumerate(zip(gens, all_episodes, strict=True)):
         if info.get("infra_error", np.zeros(len(gens), bool))[i]:
             dropped += 1
             continue
         step_info = {k: info[k][i] for k in info if not k.startswith("_") and info[f"_{k}"][i]}
-        ep = Episode(task_id=per_env[i]["task_id"], group=i // samples_per_task)
-        ep.add(gen.prompt_ids, -1)
         keep = keep_fn(gen, step_info) if keep_fn is not None else None
-        ep.add(gen.response_ids, 0, keep)
+        if keep is not None:
+            ep.policy_keep[len(gen.prompt_ids) :] = list(keep)
         ep.turn_rewards.append(float(rewards[i]))
         ep.stats = {
             "verdict": str(step_info.get("verdict", "")),

@@ -18,7 +18,7 @@ with a per-token KL penalty to the reference policy.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -100,6 +100,8 @@ class StepCoder:
     """StepCoder's part of a run: its env, its rollouts and its curriculum state."""
 
     config: StepCoderConfig
+    #: Single-turn episodes: the trainer scores them while the sandbox runs them.
+    overlaps_execution = True
 
     def __init__(self, config: StepCoderConfig, tasks: Sequence[Task], sandbox: Any) -> None:
         self.config = config
@@ -127,8 +129,10 @@ class StepCoder:
         task_ids: Sequence[str],
         params: SamplingParams,
         timings: dict[str, float] | None = None,
+        while_executing: Callable[[list[Episode]], None] | None = None,
     ) -> tuple[list[Episode], int]:
-        """One step's episodes: every task sampled ``samples_per_task`` times."""
+        """One step's episodes: every task sampled ``samples_per_task`` times
+        (``while_executing``: see :func:`~agents.rollout.collect_completions`)."""
         keep_fn = None
         if self.config.fgo:
 
@@ -151,6 +155,7 @@ class StepCoder:
             batch_size=self.config.generation_batch_size,
             timings=timings,
             keep_fn=keep_fn,
+            while_executing=while_executing,
         )
 
     @staticmethod

@@ -301,21 +301,39 @@ class Trainer:
         drawn = draw_tasks(self.task_rng, self.task_ids, cfg.tasks_per_step)
         share = cfg.tasks_per_step // self.dist.world
         mine = drawn[self.dist.rank * share : (self.dist.rank + 1) * share]
-        # 2. play the episodes
+        # 2. play the episodes; 3. score them with the models. Where the algorithm allows
+        # (single-turn episodes, whose tokens are all known before they run), phase 3 runs
+        # while the sandbox executes the programs: scoring needs only the tokens.
         self.ac.policy.eval()
-        episodes, dropped = self.algo.collect(self.ac, mine, self.params, times)
+        pad = self.ac.tokenizer.pad_token_id
+        early: list[Batch] = []
+
+        def score(episodes: Sequence[Episode]) -> Batch:
+            t1 = time.perf_counter()
+            batch = score_batch(
+                self.ac, to_batch(episodes, pad), temperature=cfg.temperature,
+                micro_batch_size=cfg.micro_batch_size,
+            )  # fmt: skip
+            times["time/score"] = time.perf_counter() - t1
+            return batch
+
+        overlap = {"while_executing": lambda e: early.append(score(e))}
+        episodes, dropped = self.algo.collect(
+            self.ac, mine, self.params, times, **(overlap if self.algo.overlaps_execution else {})
+        )
         times["time/rollout"] = time.perf_counter() - t0
         metrics = self._episode_metrics(episodes, dropped)
         if not episodes:
             log.warning("step %d: every episode hit an infra_error; no update", self.step + 1)
             return metrics | times
-        # 3. score with the models
-        t1 = time.perf_counter()
-        batch = to_batch(episodes, self.ac.tokenizer.pad_token_id)
-        batch = score_batch(
-            self.ac, batch, temperature=cfg.temperature, micro_batch_size=cfg.micro_batch_size
-        )
-        times["time/score"] = time.perf_counter() - t1
+        if early and not dropped:
+            # the same episodes, now with rewards and FGO masks: models' numbers carry over
+            batch = to_batch(episodes, pad)
+            batch.old_logprobs = early[0].old_logprobs
+            batch.ref_logprobs = early[0].ref_logprobs
+            batch.old_values = early[0].old_values
+        else:  # sequential, or episodes dropped for an infra_error: score what is left
+            batch = score(episodes)
         # 4. rewards and advantages
         batch, objective = self._advantages(batch)
         # 5. the PPO update

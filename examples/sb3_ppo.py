@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from typing import cast
 
 import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 import codegym  # noqa: F401  (registers the environments)
 from codegym.envs.wrappers import TokenLevel
@@ -80,10 +82,12 @@ def main() -> None:
         sandbox.close()
 
 
-def _episode_rewards(vec_env: DummyVecEnv) -> list[float]:
+def _episode_rewards(vec_env: VecEnv) -> list[float]:
     """Every finished episode's reward, in the order they ended, from the Monitor wrappers."""
-    episodes = []
-    for monitor in vec_env.envs:
+    assert isinstance(vec_env, DummyVecEnv), "make_vec_env builds a DummyVecEnv by default"
+    episodes: list[tuple[float, float]] = []
+    for env in vec_env.envs:
+        monitor = cast(Monitor, env)
         episodes += zip(monitor.get_episode_times(), monitor.get_episode_rewards(), strict=True)
     return [reward for _, reward in sorted(episodes)]
 

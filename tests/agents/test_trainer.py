@@ -133,6 +133,33 @@ def test_stepcoder_resume_is_exact(small_model: Path, tmp_path: Path, docker_san
 
 @pytest.mark.docker
 @pytest.mark.slow
+def test_scoring_during_execution_changes_nothing(
+    small_model: Path, tmp_path: Path, docker_sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StepCoder scores a step's tokens while the sandbox runs them; the same run scored
+    after execution (RLEF's order) ends with the same weights and metrics."""
+    from agents.stepcoder import StepCoder
+
+    overlapped = tmp_path / "overlapped"
+    train(_config(StepCoderConfig, small_model), overlapped, sandbox=docker_sandbox,
+          progress=False)  # fmt: skip
+    monkeypatch.setattr(StepCoder, "overlaps_execution", False)
+    sequential = tmp_path / "sequential"
+    train(_config(StepCoderConfig, small_model), sequential, sandbox=docker_sandbox,
+          progress=False)  # fmt: skip
+    a, b = _weights(overlapped, 2), _weights(sequential, 2)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    rows_a = list(csv.DictReader((overlapped / "metrics.csv").open()))
+    rows_b = list(csv.DictReader((sequential / "metrics.csv").open()))
+    for key in ("env/reward_mean", "train/policy_loss", "train/value_loss", "objective/kl"):
+        assert [r[key] for r in rows_a] == [r[key] for r in rows_b], key
+    # both phases were timed in the overlapped run
+    assert all(float(r["time/score"]) > 0 and float(r["time/execute"]) > 0 for r in rows_a)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
 def test_stepcoder_run_directory(small_model: Path, tmp_path: Path, docker_sandbox) -> None:
     run = tmp_path / "run"
     train(_config(StepCoderConfig, small_model), run, sandbox=docker_sandbox, progress=False)
