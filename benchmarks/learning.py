@@ -11,6 +11,7 @@ row                what                                                 metric
 sft                the SFT start                                        pass@1
 sft_continued      the SFT start, trained further with SFT for the      pass@1
                    wall time the ``stepcoder`` rows' training took
+                   (median over their seeds)
 vanilla_ppo        StepCoder with ``--no-cccs --no-fgo``                pass@1
 no_cccs            StepCoder without CCCS                               pass@1
 no_fgo             StepCoder without FGO                                pass@1
@@ -199,10 +200,17 @@ def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict
 
 
 def _stepcoder_seconds(seed: int) -> float | None:
-    path = RESULTS / "learning" / f"stepcoder-seed{seed}.json"
-    if not path.exists():
+    """The ``sft_continued`` budget: the median training wall time of the ``stepcoder`` runs
+    done so far (which must include ``seed``'s). A median, because one run slowed by other
+    work on a shared machine would otherwise hand SFT several times the compute."""
+    done = RESULTS / "learning"
+    if not (done / f"stepcoder-seed{seed}.json").exists():
         return None
-    return float(json.loads(path.read_text())["train_seconds"])
+    times = [
+        float(json.loads(p.read_text())["train_seconds"])
+        for p in done.glob("stepcoder-seed*.json")
+    ]  # fmt: skip
+    return float(np.median(times))
 
 
 def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, seed: int = 0
