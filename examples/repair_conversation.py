@@ -6,10 +6,13 @@ suite) with a model and prints the first conversation of the kind asked for::
     python examples/repair_conversation.py --model tiny                  # any episode
     python examples/repair_conversation.py --model runs/rlef --want repaired
     python examples/repair_conversation.py --model ./hf-folder --want solved --tasks 100
+    python examples/repair_conversation.py --model runs/rlef --min-turns 2   # with feedback
 
 ``--model`` takes ``tiny``, a ``codegym train`` run directory (its newest checkpoint) or a
 folder written by ``save_pretrained``. ``--want``: ``any`` (the first episode), ``solved``
-(passed at turn 1), ``repaired`` (failed turn 1, passed later) or ``failed``. Prints how many
+(passed at turn 1), ``repaired`` (failed turn 1, passed later), ``failed`` or ``cut`` (the
+conversation outgrew the model's context before the last turn);
+``--min-turns`` also asks for at least that many responses. Prints how many
 episodes of each kind it saw; exits 1 if none of the wanted kind turned up.
 """
 
@@ -26,7 +29,7 @@ import codegym  # noqa: F401  (registers the envs)
 from codegym.sandbox import make_sandbox
 from codegym.tasks import load_tasks
 
-KINDS = ("any", "solved", "repaired", "failed")
+KINDS = ("any", "solved", "repaired", "failed", "cut")
 
 
 def play(
@@ -37,11 +40,15 @@ def play(
 
     obs, _ = env.reset(options={"task_id": task_id})
     params = SamplingParams(temperature=0.0, max_new_tokens=160)
+    context = int(getattr(model.config, "n_positions", 0) or model.config.max_position_embeddings)
     turns: list[dict[str, Any]] = []
     while True:
         prompt = tokenizer.apply_chat_template(
             list(obs["messages"]), add_generation_prompt=True, tokenize=False
         )
+        if len(tokenizer.encode(prompt)) + params.max_new_tokens > context:
+            # the conversation outgrew the model's context (RLEF's trainer cuts it too)
+            return "cut", list(obs["messages"])
         response = generate(model, tokenizer, [prompt], params)[0].text
         obs, _reward, terminated, truncated, info = env.step(response)
         turns.append(info)
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="tiny", help="tiny, a run directory or a model folder")
     parser.add_argument("--want", choices=KINDS, default="any")
+    parser.add_argument("--min-turns", type=int, default=1, help="responses the episode needs")
     parser.add_argument("--tasks", type=int, default=200, help="held-out toy tasks to try")
     parser.add_argument("--sandbox", default="docker")
     args = parser.parse_args(argv)
@@ -78,14 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             for task in tasks:
                 kind, messages = play(model, tokenizer, env, task.task_id)
                 seen[kind] += 1
-                if args.want in ("any", kind):
+                turns = sum(m["role"] == "assistant" for m in messages)
+                if args.want in ("any", kind) and turns >= args.min_turns:
                     found = (task.task_id, kind, messages)
                     break
         finally:
             env.close()
     counts = ", ".join(f"{k} {v}" for k, v in seen.items())
     if found is None:
-        print(f"no {args.want} episode in {sum(seen.values())} tasks ({counts})")
+        print(f"no {args.want} episode of {args.min_turns}+ turns in {sum(seen.values())} "
+              f"tasks ({counts})")  # fmt: skip
         return 1
     task_id, kind, messages = found
     print(f"# {task_id}: {kind} (episodes played: {counts})\n")
