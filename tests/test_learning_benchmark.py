@@ -1,0 +1,86 @@
+"""benchmarks/learning.py's statistics and bookkeeping (the runs themselves are a benchmark)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def learning() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("learning", ROOT / "benchmarks/learning.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["learning"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(row: str, seed: int, outcomes: list[float], metric: str = "pass@1") -> dict:
+    per_task = {f"toy/t/{i}": v for i, v in enumerate(outcomes)}
+    return {"row": row, "seed": seed, "metric": metric, "steps": 30, "samples_per_step": 64,
+            "value": sum(outcomes) / len(outcomes), "per_task": per_task}  # fmt: skip
+
+
+def test_bootstrap_interval_holds_the_mean_and_shrinks_with_agreement(learning) -> None:
+    tasks = [1.0] * 40 + [0.0] * 60
+    low, high = learning.bootstrap([dict(enumerate(tasks))])
+    assert low < 0.4 < high
+    assert high - low < 0.25
+    # a run that always gets the same outcome has no spread
+    assert learning.bootstrap([dict(enumerate([1.0] * 10))]) == (1.0, 1.0)
+    # disagreeing seeds widen the interval over agreeing ones
+    one = dict(enumerate(tasks))
+    other = dict(enumerate([0.0] * 40 + [1.0] * 60))
+    same = learning.bootstrap([one, one])
+    mixed = learning.bootstrap([one, other])
+    assert mixed[1] - mixed[0] > same[1] - same[0]
+
+
+def test_summarise_gives_the_promised_keys(learning) -> None:
+    records = {
+        "sft": [_record("sft", 0, [1.0, 0.0, 0.0, 1.0])],
+        "stepcoder": [_record("stepcoder", s, [1.0, float(s % 2), 0.0, 1.0]) for s in (2, 0, 1)],
+    }
+    summary = learning.summarise(records)
+    assert list(summary) == ["sft", "stepcoder"]  # the table's row order
+    row = summary["stepcoder"]
+    assert row["seeds"] == [0, 1, 2]
+    assert row["per_seed"] == [0.5, 0.75, 0.5]
+    assert row["mean"] == pytest.approx(sum(row["per_seed"]) / 3)
+    assert row["metric"] == "pass@1" and row["steps"] == 30 and row["samples_per_step"] == 64
+    low, high = row["ci"]
+    assert 0.0 <= low <= row["mean"] <= high <= 1.0
+
+
+def test_sft_continued_budget_is_the_median_stepcoder_time(
+    learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(learning, "RESULTS", tmp_path)
+    done = tmp_path / "learning"
+    done.mkdir()
+    assert learning._stepcoder_seconds(0) is None
+    for seed, seconds in ((0, 1000.0), (1, 400.0), (2, 250.0)):
+        (done / f"stepcoder-seed{seed}.json").write_text(json.dumps({"train_seconds": seconds}))
+    assert learning._stepcoder_seconds(0) == 400.0
+    assert learning._stepcoder_seconds(3) is None  # that seed's stepcoder run is not done
+
+
+def test_results_of_another_start_stop_the_run(
+    learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(learning, "RESULTS", tmp_path)
+    done = tmp_path / "learning"
+    done.mkdir()
+    old = _record("sft", 0, [1.0, 0.0]) | {"start": "tiny-0000/preset-0000"}
+    (done / "sft-seed0.json").write_text(json.dumps(old))
+    with pytest.raises(SystemExit, match=r"another start model or preset.*sft-seed0\.json"):
+        learning.main(["--rows", "sft", "--seeds", "0", "--runs", str(tmp_path / "runs")])
+    assert json.loads((done / "sft-seed0.json").read_text()) == old  # untouched
