@@ -240,6 +240,11 @@ class Trainer:
         _, algo_cls = ALGORITHMS[self.algorithm_name]
         local = self._local_config()
         self.algo = algo_cls(local, tasks, sandbox if sandbox is not None else config.sandbox)
+        #: Whether phase 3 runs while the sandbox executes (see ``overlap_execution``).
+        self.overlap_execution = self.algo.overlaps_execution and (
+            config.overlap_execution == "on"
+            or (config.overlap_execution == "auto" and self.ac.device.type != "cpu")
+        )
         self.params = SamplingParams(
             temperature=config.temperature,
             top_p=config.top_p,
@@ -319,7 +324,7 @@ class Trainer:
 
         overlap = {"while_executing": lambda e: early.append(score(e))}
         episodes, dropped = self.algo.collect(
-            self.ac, mine, self.params, times, **(overlap if self.algo.overlaps_execution else {})
+            self.ac, mine, self.params, times, **(overlap if self.overlap_execution else {})
         )
         times["time/rollout"] = time.perf_counter() - t0
         metrics = self._episode_metrics(episodes, dropped)

@@ -57,7 +57,7 @@ def ppo_steps(
     """The metrics of ``steps`` trainer steps (after one warm-up step); ``overlap=False``
     scores each step after its execution instead of during it."""
     from agents.config import build_config
-    from agents.stepcoder import StepCoder, StepCoderConfig
+    from agents.stepcoder import StepCoderConfig
     from agents.trainer import Trainer
 
     config, preset = build_config(
@@ -65,7 +65,7 @@ def ppo_steps(
     )
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(config, Path(out) / "run", preset=preset, sandbox=sandbox)
-        cast(StepCoder, trainer.algo).overlaps_execution = overlap
+        trainer.overlap_execution = overlap
         try:
             trainer.run_step()  # warm-up: the sandbox's compiled-test cache, allocator
             return [trainer.run_step() for _ in range(steps)]

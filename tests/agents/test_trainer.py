@@ -134,17 +134,15 @@ def test_stepcoder_resume_is_exact(small_model: Path, tmp_path: Path, docker_san
 @pytest.mark.docker
 @pytest.mark.slow
 def test_scoring_during_execution_changes_nothing(
-    small_model: Path, tmp_path: Path, docker_sandbox, monkeypatch: pytest.MonkeyPatch
+    small_model: Path, tmp_path: Path, docker_sandbox
 ) -> None:
     """StepCoder scores a step's tokens while the sandbox runs them; the same run scored
     after execution (RLEF's order) ends with the same weights and metrics."""
-    from agents.stepcoder import StepCoder
-
     overlapped = tmp_path / "overlapped"
-    train(_config(StepCoderConfig, small_model), overlapped, sandbox=docker_sandbox,
-          progress=False)  # fmt: skip
-    monkeypatch.setattr(StepCoder, "overlaps_execution", False)
+    train(_config(StepCoderConfig, small_model, overlap_execution="on"), overlapped,
+          sandbox=docker_sandbox, progress=False)  # fmt: skip
     sequential = tmp_path / "sequential"
+    # "auto" on a CPU: scored after execution
     train(_config(StepCoderConfig, small_model), sequential, sandbox=docker_sandbox,
           progress=False)  # fmt: skip
     a, b = _weights(overlapped, 2), _weights(sequential, 2)
