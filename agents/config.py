@@ -74,8 +74,8 @@ class PPOConfig:
     generation_batch_size: int = 64
     #: Score a step's tokens (old and reference log-probs, values) while the sandbox runs its
     #: programs (single-turn algorithms): ``"auto"`` (when the models are on an accelerator;
-    #: on a CPU the two compete for the same cores: a StepCoder step took 0.83x as long
-    #: sequentially on 2 cores, ``benchmarks/train_throughput.py``), ``"on"`` or ``"off"``.
+    #: on a CPU the two compete for the same cores: an overlapped StepCoder step took 1.33x
+    #: as long on 2 cores, ``benchmarks/train_throughput.py``), ``"on"`` or ``"off"``.
     overlap_execution: Literal["auto", "on", "off"] = "auto"
 
     # --- PPO --------------------------------------------------------------------------------
