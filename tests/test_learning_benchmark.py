@@ -60,12 +60,15 @@ def test_summarise_gives_the_promised_keys(learning) -> None:
     assert 0.0 <= low <= row["mean"] <= high <= 1.0
 
 
-def test_sft_continued_budget_is_the_median_stepcoder_time(
-    learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def done(learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty results folder the benchmark writes into instead of benchmarks/results."""
     monkeypatch.setattr(learning, "RESULTS", tmp_path)
-    done = tmp_path / "learning"
-    done.mkdir()
+    (tmp_path / "learning").mkdir()
+    return tmp_path / "learning"
+
+
+def test_sft_continued_budget_is_the_median_stepcoder_time(learning, done: Path) -> None:
     assert learning._stepcoder_seconds(0) is None
     for seed, seconds in ((0, 1000.0), (1, 400.0), (2, 250.0)):
         (done / f"stepcoder-seed{seed}.json").write_text(json.dumps({"train_seconds": seconds}))
@@ -73,14 +76,9 @@ def test_sft_continued_budget_is_the_median_stepcoder_time(
     assert learning._stepcoder_seconds(3) is None  # that seed's stepcoder run is not done
 
 
-def test_results_of_another_start_stop_the_run(
-    learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(learning, "RESULTS", tmp_path)
-    done = tmp_path / "learning"
-    done.mkdir()
+def test_results_of_another_start_stop_the_run(learning, done: Path) -> None:
     old = _record("sft", 0, [1.0, 0.0]) | {"start": "tiny-0000/preset-0000"}
     (done / "sft-seed0.json").write_text(json.dumps(old))
     with pytest.raises(SystemExit, match=r"another start model or preset.*sft-seed0\.json"):
-        learning.main(["--rows", "sft", "--seeds", "0", "--runs", str(tmp_path / "runs")])
+        learning.main(["--rows", "sft", "--seeds", "0", "--runs", str(done.parent / "runs")])
     assert json.loads((done / "sft-seed0.json").read_text()) == old  # untouched

@@ -14,14 +14,18 @@ pytest.importorskip("transformers")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _play(model: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "repair_conversation.py"),
+         "--model", str(model), *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 def test_repair_conversation_prints_a_whole_episode(small_model_dir: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "repair_conversation.py"),
-         "--model", str(small_model_dir), "--tasks", "3", "--want", "any"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+    done = _play(small_model_dir, "--tasks", "3", "--want", "any")
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0].startswith("# toy/") and "episodes played:" in lines[0]
@@ -38,10 +42,6 @@ def test_repair_conversation_prints_a_whole_episode(small_model_dir: Path) -> No
 @pytest.mark.docker
 @pytest.mark.slow
 def test_repair_conversation_says_when_nothing_matches(small_model_dir: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "repair_conversation.py"),
-         "--model", str(small_model_dir), "--tasks", "2", "--min-turns", "4"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+    done = _play(small_model_dir, "--tasks", "2", "--min-turns", "4")
     assert done.returncode == 1
     assert "no any episode of 4+ turns in 2 tasks" in done.stdout
