@@ -105,4 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from codegym.errors import UsageError
+
+    try:
+        sys.exit(main())
+    except UsageError as error:  # a bad --model: one line, as the codegym commands do
+        sys.exit(f"repair_conversation.py: error: {error}")

@@ -45,3 +45,11 @@ def test_repair_conversation_says_when_nothing_matches(small_model_dir: Path) ->
     done = _play(small_model_dir, "--tasks", "2", "--min-turns", "4")
     assert done.returncode == 1
     assert "no any episode of 4+ turns in 2 tasks" in done.stdout
+
+
+def test_repair_conversation_bad_model_is_one_line(tmp_path: Path) -> None:
+    done = _play(tmp_path / "nope", "--tasks", "1")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("repair_conversation.py: error: model folder")
+    assert "Traceback" not in done.stderr
