@@ -213,12 +213,19 @@ def _stepcoder_seconds(seed: int) -> float | None:
     return float(np.median(times))
 
 
-def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, seed: int = 0
-              ) -> tuple[float, float]:  # fmt: skip
-    """95% interval of the mean over a two-level bootstrap: seeds, then tasks."""
+def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, seed: int = 0,
+              baseline: dict[str, float] | None = None) -> tuple[float, float]:  # fmt: skip
+    """95% interval of the mean over a two-level bootstrap: seeds, then tasks.
+
+    With ``baseline`` (per-task outcomes of the start, the same for every seed: it is
+    evaluated greedily), the interval of the mean paired difference: each task's outcome
+    minus the start's on that task. Pairing removes the spread between tasks that both share,
+    so it can tell a change that two overlapping intervals cannot."""
     rng = np.random.default_rng(seed)
     tasks = sorted(per_seed_tasks[0])
     table = np.array([[d[t] for t in tasks] for d in per_seed_tasks], dtype=float)
+    if baseline is not None:
+        table -= np.array([baseline[t] for t in tasks], dtype=float)
     n_seeds, n_tasks = table.shape
     means = np.empty(resamples)
     for i in range(resamples):
@@ -228,9 +235,15 @@ def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, see
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+#: The start each row is compared with, by metric.
+START_OF = {"pass@1": "sft", "1@3": "sft_multi_turn"}
+
+
 def summarise(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """``learning.json``'s content from the finished (row, seed) records."""
-    out = {}
+    """``learning.json``'s content from the finished (row, seed) records. Rows other than the
+    starts also get ``delta`` (mean minus the start's) and ``delta_ci`` (its paired 95%
+    interval, :func:`bootstrap` with ``baseline``)."""
+    out: dict[str, Any] = {}
     for row in ROWS:
         recs = sorted(records.get(row, []), key=lambda r: r["seed"])
         if not recs:
@@ -247,6 +260,13 @@ def summarise(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         }
         if row == "sft_continued":
             out[row]["sft_steps"] = [r.get("sft_steps") for r in recs]
+        start = START_OF[recs[0]["metric"]]
+        if start != row and records.get(start):
+            base = records[start][0]["per_task"]
+            start_mean = float(np.mean(list(base.values())))
+            d_low, d_high = bootstrap([r["per_task"] for r in recs], baseline=base)
+            out[row]["delta"] = out[row]["mean"] - start_mean
+            out[row]["delta_ci"] = [d_low, d_high]
     return out
 
 
@@ -254,15 +274,21 @@ def write_outputs(summary: dict[str, Any], records: dict[str, list[dict[str, Any
     """Write learning.json, learning.md and learning.png; returns the markdown table."""
     (RESULTS / "learning.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
-        "| row | metric | mean | 95% CI | per seed | steps x samples |",
-        "|---|---|---|---|---|---|",
+        "| row | metric | mean | 95% CI | per seed | vs start, paired (95% CI) | steps x samples |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row, s in summary.items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in s["per_seed"])
         budget = f"{s['steps']} x {s['samples_per_step']}" if s["steps"] else "-"
+        delta = (
+            f"{100 * s['delta']:+.1f} ({100 * s['delta_ci'][0]:+.1f} to "
+            f"{100 * s['delta_ci'][1]:+.1f})"
+            if "delta" in s
+            else "-"
+        )
         lines.append(
             f"| `{row}` | {s['metric']} | {100 * s['mean']:.1f}% | "
-            f"{100 * s['ci'][0]:.1f}-{100 * s['ci'][1]:.1f} | {per_seed} | {budget} |"
+            f"{100 * s['ci'][0]:.1f}-{100 * s['ci'][1]:.1f} | {per_seed} | {delta} | {budget} |"
         )
     table = "\n".join(lines)
     (RESULTS / "learning.md").write_text(table + "\n")

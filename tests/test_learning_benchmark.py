@@ -60,6 +60,27 @@ def test_summarise_gives_the_promised_keys(learning) -> None:
     assert 0.0 <= low <= row["mean"] <= high <= 1.0
 
 
+def test_paired_difference_sees_a_change_that_overlapping_intervals_hide(learning) -> None:
+    # 200 tasks, the start solves 80; the agent keeps them and solves 12 more
+    start = [1.0] * 80 + [0.0] * 120
+    agent = [1.0] * 92 + [0.0] * 108
+    records = {
+        "sft": [_record("sft", 0, start)],
+        "grpo": [_record("grpo", s, agent) for s in (0, 1, 2)],
+    }
+    summary = learning.summarise(records)
+    assert "delta" not in summary["sft"]  # the start is not compared with itself
+    row = summary["grpo"]
+    assert row["delta"] == pytest.approx(0.06)
+    low, high = row["delta_ci"]
+    assert 0.0 < low <= 0.06 <= high  # paired: the gain is clear of zero...
+    assert row["ci"][0] < summary["sft"]["ci"][1]  # ...though the two intervals overlap
+    # a row that swaps as many tasks as it gains has no clear difference
+    swapped = [0.0] * 12 + [1.0] * 80 + [0.0] * 108
+    mixed = learning.summarise({"sft": records["sft"], "grpo": [_record("grpo", 0, swapped)]})
+    assert mixed["grpo"]["delta_ci"][0] < 0.0 < mixed["grpo"]["delta_ci"][1]
+
+
 @pytest.fixture
 def done(learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty results folder the benchmark writes into instead of benchmarks/results."""
