@@ -69,6 +69,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"codegym: {what} failed: {e}{hint}", file=sys.stderr)
         return 1
     report.print_table()
+    fewest = report.n
+    dropped = [k for k in sorted(set(args.k)) if k > fewest]
+    if dropped and fewest:
+        print(
+            f"codegym: k={','.join(map(str, dropped))} not reported: it needs at least "
+            f"{dropped[0]} samples (rollouts) per task and this run has {fewest} (--n)",
+            file=sys.stderr,
+        )
     if args.report:
         print(f"report: {report.save(args.report)}")
     plot = _plot_path(args)

@@ -18,6 +18,7 @@ from codegym.eval import (
     evaluate,
     load_policy,
 )
+from codegym.tasks.jsonl import write_jsonl
 from tests.eval import scripted
 
 SCRIPTED = scripted.__file__
@@ -107,6 +108,23 @@ def test_cli_rejects_bad_k(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["eval", "--policy", "tiny", "--tasks", "toy", "--k", "1,x"])
     assert "--k takes comma-separated ints" in capsys.readouterr().err
+
+
+def test_cli_says_which_k_it_could_not_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(scripted.TASKS[:2], tasks)
+    argv = ["eval", "--policy", f"python:{SCRIPTED}:chat_policy", "--tasks", str(tasks),
+            "--n", "2", "--sandbox", "process", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--k", "1,2,10"]) == 0
+    captured = capsys.readouterr()
+    assert "pass@2" in captured.out and "pass@10" not in captured.out
+    assert "k=10 not reported: it needs at least 10 samples" in captured.err
+    assert "this run has 2 (--n)" in captured.err
+    # every k reportable: nothing said
+    assert main([*argv, "--k", "1,2"]) == 0
+    assert "not reported" not in capsys.readouterr().err
 
 
 def test_evaluate_argument_checks() -> None:
