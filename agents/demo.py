@@ -23,31 +23,28 @@ from typing import Any
 HELD_OUT = {"source": "toy", "split": "test", "n": 200, "seed": 1}
 
 
-def evaluate_held_out(
-    model: str, out: Path, *, sandbox: Any, metric: str = "pass@1",
-    tasks: dict[str, Any] | None = None,
-) -> tuple[float, tuple[float, float], dict[str, float]]:  # fmt: skip
-    """Greedy ``pass@1`` (CodeCompletion-v0 prompts at full generation, the format StepCoder
-    trains on) or ``1@3`` (one MultiTurnRepair-v0 episode of up to 3 turns, chat format) of
-    ``model`` (``"tiny"``, a model folder or a ``codegym train`` run directory) on the held-out
-    toy tasks. Records go to ``out`` (resumed if it exists).
-
-    Returns:
-        The score, its 95% bootstrap interval over tasks, and each task's 0/1 outcome.
-    """
+def held_out_report(
+    model: str, out: Path, *, sandbox: Any, multi: bool = False,
+    tasks: dict[str, Any] | None = None, n: int = 1, k: tuple[int, ...] = (1,),
+    temperature: float = 0.0,
+) -> Any:  # fmt: skip
+    """The :class:`codegym.eval.Report` of ``model`` (``"tiny"``, a model folder or a
+    ``codegym train`` run directory) on the held-out toy tasks: CodeCompletion-v0 prompts at
+    full generation (the format StepCoder trains on), or with ``multi`` MultiTurnRepair-v0
+    episodes of up to 3 turns in chat format; ``n`` samples per task at ``temperature``
+    (top-p 1, 160 tokens). Records go to ``out`` (resumed if it exists)."""
     from codegym.eval import HFPolicy, evaluate
     from codegym.eval.policies import resolve_checkpoint
 
     path = str(resolve_checkpoint(model)) if Path(model).is_dir() else model
-    multi = metric == "1@3"
-    report = evaluate(
+    return evaluate(
         HFPolicy(path, input="messages" if multi else "text"),
         tasks or HELD_OUT,
         mode="multi" if multi else "single",
-        n=1,
-        k=(1,),
+        n=n,
+        k=k,
         max_turns=3,
-        temperature=0.0,
+        temperature=temperature,
         top_p=1.0,
         max_tokens=160,
         out=out,
@@ -55,6 +52,20 @@ def evaluate_held_out(
         sandbox=sandbox,
         progress=False,
     )
+
+
+def evaluate_held_out(
+    model: str, out: Path, *, sandbox: Any, metric: str = "pass@1",
+    tasks: dict[str, Any] | None = None,
+) -> tuple[float, tuple[float, float], dict[str, float]]:  # fmt: skip
+    """Greedy ``pass@1`` or ``1@3`` (one MultiTurnRepair-v0 episode of up to 3 turns) of
+    ``model`` on the held-out toy tasks (:func:`held_out_report`).
+
+    Returns:
+        The score, its 95% bootstrap interval over tasks, and each task's 0/1 outcome.
+    """
+    multi = metric == "1@3"
+    report = held_out_report(model, out, sandbox=sandbox, multi=multi, tasks=tasks)
     key = "1@3" if multi else "pass@1"
     low, high = report.intervals[key]
     # one greedy sample (rollout) per task: a task's score is whether it passed
