@@ -103,3 +103,20 @@ def test_results_of_another_start_stop_the_run(learning, done: Path) -> None:
     with pytest.raises(SystemExit, match=r"another start model or preset.*sft-seed0\.json"):
         learning.main(["--rows", "sft", "--seeds", "0", "--runs", str(done.parent / "runs")])
     assert json.loads((done / "sft-seed0.json").read_text()) == old  # untouched
+
+
+def test_headroom_names_a_run_that_is_not_there(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "learning_headroom", ROOT / "benchmarks/learning_headroom.py"
+    )
+    assert spec is not None and spec.loader is not None
+    headroom = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(headroom)
+    with pytest.raises(SystemExit) as exit_info:
+        headroom.main(["--models", "sft,grpo-seed7", "--runs", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "no run folder for grpo-seed7" in err and "benchmarks/learning.py" in err
+    with pytest.raises(SystemExit):
+        headroom.main(["--n", "0"])
+    assert "--n must be at least 1" in capsys.readouterr().err
