@@ -7,8 +7,9 @@ the training temperature (the tiny preset's 0.7, top-p 1), the same 200 tasks as
 ``benchmarks/learning.py``, and reports pass@1 (sampled), pass@4 and pass@n, so that
 
 - the start's pass@k bounds what greedy pass@1 can reach by sharpening alone, and
-- each trained row's sampled pass@1 against the start's shows whether RL moved the quantity
-  its reward measures, whatever greedy decoding shows.
+- each trained row's sampled pass@1 against the start's (paired over tasks, each task's share
+  of passing samples; 95% bootstrap interval) shows whether RL moved the quantity its reward
+  measures, whatever greedy decoding shows.
 
 Models: ``sft`` (the tiny start) and the final checkpoint of ``ROW-seedS`` runs under
 ``runs/learning`` (train them with ``benchmarks/learning.py`` first). Samples go to
@@ -28,12 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from learning import bootstrap  # the learning benchmark's paired bootstrap
+
 RESULTS = Path(__file__).parent / "results"
 
 
 def measure(model: str, out: Path, n: int, temperature: float, sandbox: Any) -> dict[str, Any]:
     """Sampled pass@1, pass@4 and pass@n (with 95% intervals) of ``model`` on the held-out
-    tasks."""
+    tasks, and each task's share of passing samples."""
     from agents.demo import held_out_report
 
     ks = tuple(sorted({1, min(4, n), n}))
@@ -44,6 +48,7 @@ def measure(model: str, out: Path, n: int, temperature: float, sandbox: Any) -> 
         "n": n,
         "temperature": temperature,
         "seconds": round(time.perf_counter() - t0, 1),
+        "per_task": {s.task_id: s.correct / max(s.samples, 1) for s in report.scores},
         **{
             f"pass@{k}": {
                 "value": float(report[f"pass@{k}"]),
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with make_sandbox(args.sandbox) as sandbox:
         for name in names:
             key = f"{name}/n{args.n}/t{args.temperature}"
-            if key in results:
+            if "per_task" in results.get(key, {}):
                 continue
             model = "tiny" if name == "sft" else str(args.runs / name)
             out = evals / f"headroom-{name}-n{args.n}-t{args.temperature}.jsonl"
@@ -95,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2) + "\n")
     ks = sorted({1, min(4, args.n), args.n})
+    start = results.get(f"sft/n{args.n}/t{args.temperature}")
     print(f"held-out toy tasks, {args.n} samples each at T {args.temperature}:")
-    print("| model | " + " | ".join(f"pass@{k}" for k in ks) + " |")
-    print("|---|" + "---|" * len(ks))
+    print("| model | " + " | ".join(f"pass@{k}" for k in ks) + " | pass@1 vs sft, paired |")
+    print("|---|" + "---|" * (len(ks) + 1))
     for name in names:
         r = results[f"{name}/n{args.n}/t{args.temperature}"]
         cells = [
@@ -105,7 +111,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{100 * r[f'pass@{k}']['ci'][1]:.1f})"
             for k in ks
         ]
-        print(f"| `{name}` | " + " | ".join(cells) + " |")
+        delta = "-"
+        if name != "sft" and start is not None:
+            low, high = bootstrap([r["per_task"]], baseline=start["per_task"])
+            r["pass@1_vs_sft"] = {
+                "delta": r["pass@1"]["value"] - start["pass@1"]["value"],
+                "ci": [low, high],
+            }
+            d = r["pass@1_vs_sft"]
+            delta = f"{100 * d['delta']:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
+        print(f"| `{name}` | " + " | ".join(cells) + f" | {delta} |")
+    path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
 
