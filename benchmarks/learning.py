@@ -27,14 +27,17 @@ StepCoder rows train on). 1@3 is one greedy MultiTurnRepair-v0 episode of up to 
 task, solved when its final code passes the private tests.
 
 Each (row, seed) writes ``benchmarks/results/learning/<row>-seed<k>.json`` when it finishes;
-running the script again skips what is done, so the table is built up across sittings
-(``--rows``, ``--seeds``, ``--steps``, ``--rlef-steps``). Training runs keep checkpoints under
-``--runs`` and resume if interrupted. Results record the start they came from (the tiny
-model's build key and the preset); results of another start make the script stop. At the
-end it prints the table and writes ``benchmarks/results/learning.json`` (``{row: {"mean",
-"ci", "per_seed", "metric", "steps", "samples_per_step"}}``; 95% intervals from a bootstrap
-over tasks and seeds), ``learning.md`` and ``learning.png`` (bars with intervals; mean
-learning curves per row).
+running the script again skips what is done at the budget asked for, so the table is built
+up across sittings (``--rows``, ``--seeds``, ``--steps``, ``--rlef-steps``). Training runs keep
+checkpoints under ``--runs`` and resume if interrupted; a larger ``--steps`` than a row was
+done at continues its run from its last checkpoint and replaces its result (and
+``sft_continued``'s, whose budget follows the ``stepcoder`` runs at that many steps).
+Results record the start they came from (the tiny model's build key and the preset) and their
+budget; results of another start make the script stop. At the end it prints the table and
+writes ``benchmarks/results/learning.json`` (``{row: {"mean", "ci", "per_seed", "metric",
+"steps", "samples_per_step", "delta", "delta_ci"}}``; 95% intervals from a bootstrap over tasks
+and seeds; ``delta``: the mean minus the start's, its interval paired over tasks),
+``learning.md`` and ``learning.png`` (bars with intervals; mean learning curves per row).
 
     python benchmarks/learning.py                       # every row, seeds 0 1 2
     python benchmarks/learning.py --rows sft,stepcoder --seeds 0
@@ -110,6 +113,11 @@ def train_row(row: str, seed: int, steps: int, runs: Path, sandbox: Any) -> dict
     )
     run = runs / f"{row}-seed{seed}"
     done = [s for s, _ in checkpoints(run)] if run.exists() else []
+    if done and done[-1] > steps:
+        raise SystemExit(
+            f"{run} holds a run of {done[-1]} steps, more than the {steps} asked for: move it "
+            "away (and its result in benchmarks/results/learning) to train that row afresh"
+        )
     start = time.perf_counter()
     if not done or done[-1] < steps:
         train(config, run, resume=bool(done), preset=preset, sandbox=sandbox, progress=False)
@@ -174,6 +182,10 @@ def continue_sft(seed: int, seconds: float, out: Path) -> dict[str, Any]:
     return record
 
 
+class _NotYet(Exception):
+    """A row that needs another row's result first (the message says which)."""
+
+
 def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict[str, Any]:
     """Train (if the row trains) and evaluate one (row, seed)."""
     algorithm, _, metric = ROWS[row]
@@ -184,9 +196,9 @@ def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict
         record |= {"steps": 0, "samples_per_step": 0}
         model = "tiny"
     elif algorithm == "sft":
-        budget = _stepcoder_seconds(seed)
+        budget = _stepcoder_seconds(seed, args.steps)
         if budget is None:
-            raise SystemExit("sft_continued needs the stepcoder row of the same seed first")
+            raise _NotYet(f"the stepcoder row's seed {seed} at {args.steps} steps first")
         folder = args.runs / f"{row}-seed{seed}"
         record |= {"steps": 0, "samples_per_step": 0, "budget_seconds": budget}
         record |= continue_sft(seed, budget, folder)
@@ -199,18 +211,35 @@ def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict
     return record
 
 
-def _stepcoder_seconds(seed: int) -> float | None:
+def _stepcoder_seconds(seed: int, steps: int) -> float | None:
     """The ``sft_continued`` budget: the median training wall time of the ``stepcoder`` runs
-    done so far (which must include ``seed``'s). A median, because one run slowed by other
-    work on a shared machine would otherwise hand SFT several times the compute."""
-    done = RESULTS / "learning"
-    if not (done / f"stepcoder-seed{seed}.json").exists():
+    of ``steps`` steps done so far (which must include ``seed``'s). A median, because one run
+    slowed by other work on a shared machine would otherwise hand SFT several times the
+    compute."""
+    done = {
+        p.name: json.loads(p.read_text())
+        for p in (RESULTS / "learning").glob("stepcoder-seed*.json")
+    }  # fmt: skip
+    times = [float(r["train_seconds"]) for r in done.values() if _budget(r) == steps]
+    mine = done.get(f"stepcoder-seed{seed}.json")
+    if mine is None or _budget(mine) != steps:
         return None
-    times = [
-        float(json.loads(p.read_text())["train_seconds"])
-        for p in done.glob("stepcoder-seed*.json")
-    ]  # fmt: skip
     return float(np.median(times))
+
+
+def budget_of(row: str, args: argparse.Namespace) -> int | None:
+    """The training steps ``row`` is run at (``sft_continued``: the ``stepcoder`` runs' it is
+    matched to); ``None`` for the starts, which do not train."""
+    algorithm = ROWS[row][0]
+    if algorithm is None:
+        return None
+    return args.rlef_steps if algorithm == "rlef" else args.steps
+
+
+def _budget(record: dict[str, Any]) -> int | None:
+    """The budget a finished record was made at (records from before budgets were recorded
+    hold it as their ``steps``)."""
+    return record.get("budget_steps", record.get("steps") or None)
 
 
 def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, seed: int = 0,
@@ -324,7 +353,8 @@ def _plot(summary: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> 
         curves.plot(range(1, length + 1), 100 * mean, label=row)
     curves.set_xlabel("step")
     curves.set_ylabel("training pass rate (%)")
-    curves.legend(fontsize=8)
+    if curves.get_legend_handles_labels()[0]:
+        curves.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(RESULTS / "learning.png", dpi=100)
     plt.close(fig)
@@ -364,11 +394,16 @@ def main(argv: list[str] | None = None) -> int:
 
         transformers.utils.logging.disable_progress_bar()
         with make_sandbox(args.sandbox) as sandbox:
-            for row in rows:
+            # sft_continued last: its budget is the stepcoder runs' time
+            for row in sorted(rows, key=lambda r: r == "sft_continued"):
+                wanted = budget_of(row, args)
                 for seed in seeds:
                     path = done_dir / f"{row}-seed{seed}.json"
                     if path.exists():
-                        continue
+                        had = _budget(json.loads(path.read_text()))
+                        if wanted is None or had == wanted:
+                            continue
+                        print(f"== {row} seed {seed}: done at {had} steps, redone at {wanted}")
                     if ROWS[row][0] is None:
                         # the start is evaluated greedily: every seed gives the same numbers
                         earlier = sorted(done_dir.glob(f"{row}-seed*.json"))
@@ -378,7 +413,12 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                     t0 = time.perf_counter()
                     print(f"== {row} seed {seed}", flush=True)
-                    record = run_one(row, seed, args, sandbox) | {"start": start}
+                    try:
+                        record = run_one(row, seed, args, sandbox)
+                    except _NotYet as e:
+                        print(f"   not yet: it needs {e}; run the script again after it")
+                        continue
+                    record |= {"start": start, "budget_steps": wanted}
                     path.write_text(json.dumps(record) + "\n")
                     print(f"   {record['metric']} {100 * record['value']:.1f}% "
                           f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip

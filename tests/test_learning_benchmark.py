@@ -90,11 +90,52 @@ def done(learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_sft_continued_budget_is_the_median_stepcoder_time(learning, done: Path) -> None:
-    assert learning._stepcoder_seconds(0) is None
+    assert learning._stepcoder_seconds(0, 30) is None
     for seed, seconds in ((0, 1000.0), (1, 400.0), (2, 250.0)):
-        (done / f"stepcoder-seed{seed}.json").write_text(json.dumps({"train_seconds": seconds}))
-    assert learning._stepcoder_seconds(0) == 400.0
-    assert learning._stepcoder_seconds(3) is None  # that seed's stepcoder run is not done
+        record = {"train_seconds": seconds, "steps": 30}
+        (done / f"stepcoder-seed{seed}.json").write_text(json.dumps(record))
+    assert learning._stepcoder_seconds(0, 30) == 400.0
+    assert learning._stepcoder_seconds(3, 30) is None  # that seed's stepcoder run is not done
+    # runs at another budget neither count nor stand in
+    (done / "stepcoder-seed3.json").write_text(
+        json.dumps({"train_seconds": 5000.0, "steps": 120, "budget_steps": 120})
+    )
+    assert learning._stepcoder_seconds(0, 30) == 400.0
+    assert learning._stepcoder_seconds(3, 120) == 5000.0
+    assert learning._stepcoder_seconds(0, 120) is None
+
+
+def test_a_row_is_redone_at_another_budget_and_kept_at_its_own(
+    learning, done: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    calls: list[tuple[str, int, int]] = []
+
+    def fake_run_one(row, seed, args, sandbox):
+        calls.append((row, seed, args.steps))
+        if learning.ROWS[row][0] == "sft":
+            raise learning._NotYet(f"the stepcoder row's seed {seed} at {args.steps} steps first")
+        return _record(row, seed, [1.0, 0.0]) | {"steps": args.steps}
+
+    monkeypatch.setattr(learning, "run_one", fake_run_one)
+    argv = ["--rows", "sft_continued,vanilla_ppo", "--seeds", "0", "--sandbox", "process",
+            "--runs", str(done.parent / "runs")]  # fmt: skip
+    with pytest.warns(RuntimeWarning):  # the process sandbox's no-isolation warning
+        learning.main([*argv, "--steps", "30"])
+    # vanilla_ppo first (sft_continued waits for the stepcoder runs), which is not done here
+    assert calls == [("vanilla_ppo", 0, 30), ("sft_continued", 0, 30)]
+    assert "not yet: it needs the stepcoder row's seed 0 at 30 steps" in capsys.readouterr().out
+    assert json.loads((done / "vanilla_ppo-seed0.json").read_text())["budget_steps"] == 30
+    assert not (done / "sft_continued-seed0.json").exists()
+    calls.clear()
+    with pytest.warns(RuntimeWarning):
+        learning.main([*argv, "--steps", "30"])  # done at this budget: kept
+    assert calls == [("sft_continued", 0, 30)]
+    calls.clear()
+    with pytest.warns(RuntimeWarning):
+        learning.main([*argv, "--steps", "60"])
+    assert calls[0] == ("vanilla_ppo", 0, 60)
+    assert "done at 30 steps, redone at 60" in capsys.readouterr().out
+    assert json.loads((done / "vanilla_ppo-seed0.json").read_text())["budget_steps"] == 60
 
 
 def test_results_of_another_start_stop_the_run(learning, done: Path) -> None:
