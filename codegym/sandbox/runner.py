@@ -791,6 +791,8 @@ class Runner:
                 while j < len(tests) and tests[j]["kind"] != "stdio":
                     j += 1
             unit = self.run_unit(job, code, i, j, limits, lines)
+            if job.get("trace"):
+                unit = self._untraced_if_timed_out(job, code, unit, limits, lines)
             for k, rec in unit["records"].items():
                 records[k] = rec
             resume = unit["resume"]
@@ -803,6 +805,19 @@ class Runner:
             if rec is None:
                 records[k] = {"status": "skipped"}
         return {"tests": records, "compile_error": None, "lines": sorted(lines)}
+
+    def _untraced_if_timed_out(self, job, code, unit, limits, lines):
+        """Tracing must never change a verdict: the line tracer slows a program several times,
+        so a test that ran out of time traced is run again untraced, and that run decides it.
+        (The lines it reached while traced were lost with the killed child.)"""
+        late = [k for k, r in unit["records"].items() if r["status"] == "timeout"]
+        if not late:
+            return unit
+        k = min(late)
+        again = self.run_unit(dict(job, trace=False), code, k, unit["resume"], limits, lines)
+        records = {i: r for i, r in unit["records"].items() if i < k}
+        records.update(again["records"])
+        return {"records": records, "resume": again["resume"]}
 
     def run_unit(self, job, code, start, stop, limits, lines):
         """Fork one child for tests[start:stop]; returns their records and where to resume."""

@@ -323,7 +323,10 @@ class Job:
         entry_point: Function called by call tests (``None`` for stdin/stdout programs). A
             method of a ``Solution`` class is found too, as in LeetCode-style APPS problems.
         limits: Per-test limits (``None``: the sandbox's defaults).
-        trace_lines: Record which lines of ``program`` ran (for StepCoder's FGO).
+        trace_lines: Record which lines of ``program`` ran (for StepCoder's FGO). The tracer
+            never changes a verdict: a test that runs out of time traced (the tracer slows a
+            program several times) is run again untraced, and that run is its result; the
+            lines it reached while traced are lost with the killed process.
         stop_on_failure: Skip the remaining tests after the first that ends abnormally (a
             runtime error, timeout, memory or output limit; the runner cannot see wrong
             answers, which are judged on the host).

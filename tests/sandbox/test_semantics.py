@@ -216,3 +216,46 @@ def test_a_wall_time_alone_sets_the_cpu_limit_too(docker_sandbox):
     r = stdio(docker_sandbox, program, "", "done", limits=Limits(wall_time_s=30.0))
     assert r.passed, r.tests[0]
     assert r.tests[0].cpu_time_s >= 2.5
+
+
+# ----------------------------------------------------------------------------- line tracing
+# The line tracer (FGO's executed lines) slows a program several times; a correct program
+# that fits its limits untraced must not be judged a timeout because it was traced. These
+# programs only spin while a tracer is on, so the result does not hang on the machine's speed.
+def test_a_test_that_times_out_only_under_the_line_tracer_passes(docker_sandbox):
+    program = "import sys\nwhile sys.gettrace() is not None:\n    pass\nprint(input())\n"
+    r = stdio(docker_sandbox, program, "7", "7", limits=Limits(wall_time_s=1.0), trace_lines=True)
+    assert r.passed, r.tests[0]
+
+
+def test_call_tests_traced_keep_their_lines_when_one_needs_an_untraced_run(docker_sandbox):
+    program = textwrap.dedent(
+        """
+        import sys
+
+        def f(x):
+            if x == 2 and sys.gettrace() is not None:
+                while True:
+                    pass
+            return x * 2
+        """
+    )
+    tests = [TestCase.call((x,), 2 * x) for x in (1, 2, 3)]
+    r = docker_sandbox.run(
+        program, tests, entry_point="f", limits=Limits(wall_time_s=1.0), trace_lines=True
+    )
+    assert r.passed, [t.message for t in r.tests]
+    assert [t.verdict for t in r.tests] == [Verdict.PASSED] * 3
+    assert {5, 8} <= set(r.executed_lines), r.executed_lines  # the traced tests' lines
+
+
+def test_a_program_too_slow_untraced_too_is_still_a_timeout_when_traced(docker_sandbox):
+    r = stdio(
+        docker_sandbox,
+        "while True:\n    pass\n",
+        "",
+        "",
+        limits=Limits(wall_time_s=0.5),
+        trace_lines=True,
+    )
+    assert r.tests[0].verdict is Verdict.TIMEOUT
