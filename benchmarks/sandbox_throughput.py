@@ -17,11 +17,13 @@ Each round alternates one pass over the 164 checks through the bare loop and one
 codegym, ``--passes`` times (8: about 8 s a round), and its ratio compares the two totals: on
 a shared machine the speed drifts within seconds, so the two are measured in close
 alternation and over several seconds (rounds of a single pass swung from 57% to 101% of the
-ceiling). Every figure printed is the median over the rounds (codegym's first round, which compiles every test, is reported on its own and left
-out of the median: RL training finds the runner's compiled-test cache warm). The load average
-is recorded with the results. Results go to ``benchmarks/results/sandbox_throughput.json``.
+ceiling). Every figure printed is the median over the rounds (codegym's first round, which
+compiles every test, is reported on its own and left out of the median: RL training finds the
+runner's compiled-test cache warm). The load average is recorded with the results. Results
+go to ``benchmarks/results/sandbox_throughput.json``.
 
-    python benchmarks/sandbox_throughput.py [--backend docker] [--rounds 5] [--passes 8] [--size N]
+    python benchmarks/sandbox_throughput.py [--backend docker] [--rounds 5] [--passes 8]
+                                            [--size N]
 """
 
 from __future__ import annotations
