@@ -1386,11 +1386,48 @@ def _become_subreaper():
         pass
 
 
+#: Environment variables the docker backend sets: the path of a Unix socket the host listens
+#: on (in a directory it mounted into the container) and the host's uid, which owns it.
+SOCKET_ENV = "CODEGYM_SOCKET"
+HOST_UID_ENV = "CODEGYM_HOST_UID"
+
+
+def _connect_to_host(path, host_uid):
+    """A socket connected to the host's listener at ``path``, as a plain fd; ``None`` if it
+    cannot be reached (a remote daemon, SELinux labels, user namespaces...): the protocol
+    then stays on stdin/stdout. The directory is private to the host's uid, so the runner
+    takes that uid for the connect (it keeps its root uid, and so its capabilities, as its
+    real and saved uid)."""
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    switched = False
+    try:
+        if host_uid is not None and host_uid != os.geteuid() and os.geteuid() == 0:
+            os.seteuid(host_uid)
+            switched = True
+        sock.connect(path)
+        return sock.detach()
+    except OSError as e:
+        print(f"codegym runner: no host socket ({e}); using stdin/stdout", file=sys.stderr)
+        sock.close()
+        return None
+    finally:
+        if switched:
+            os.seteuid(0)
+
+
 def main(argv):
     """``runner.py MODE WORKDIR UID [PATH...]``: PATHs (the process backend's site-packages) go
-    on ``sys.path``."""
+    on ``sys.path``. With ``CODEGYM_SOCKET`` set, the protocol runs over that Unix socket
+    (the docker backend: no relay through Docker's daemons) when it can be reached."""
     mode, workdir, uid = argv[0], argv[1], int(argv[2])
     sys.path.extend(argv[3:])
+    socket_path = os.environ.get(SOCKET_ENV)
+    host_uid = os.environ.get(HOST_UID_ENV, "")
+    proto_sock = None
+    if socket_path:
+        proto_sock = _connect_to_host(socket_path, int(host_uid) if host_uid.isdigit() else None)
     for name in _WARM_MODULES:
         try:
             __import__(name)
@@ -1423,7 +1460,10 @@ def main(argv):
     # The protocol moves to private fds so no child inherits them; 0-2 become /dev/null (the
     # runner's own messages go to its private copy of stderr).
     global _STD_STREAMS
-    proto_in, proto_out = os.dup(0), os.dup(1)
+    if proto_sock is not None:
+        proto_in = proto_out = proto_sock
+    else:
+        proto_in, proto_out = os.dup(0), os.dup(1)
     log_fd = os.dup(2)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):

@@ -2,9 +2,9 @@
 
 Stopping the real dockerd would disturb everything else on the machine, so a test double
 stands in for the restart: :class:`DaemonProxy`, a unix socket in front of the daemon's that
-the test closes (every connection, the containers' attach streams included, drops and new
-ones are refused, as when dockerd stops) and opens again. The sandbox reaches the daemon
-through it via ``DOCKER_HOST``.
+the test closes (every connection, the containers' attach streams included, drops, new ones
+are refused, and the test's containers are stopped, as when dockerd stops) and opens again.
+The sandbox reaches the daemon through it via ``DOCKER_HOST``.
 """
 
 from __future__ import annotations
@@ -56,11 +56,24 @@ class DaemonProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def down(self) -> None:
-        """Go away as a stopped daemon does: refuse new connections, drop every open one."""
+        """Go away as a stopped daemon does: refuse new connections, stop this process's
+        containers (a daemon without live-restore stops its containers as it stops: their
+        runners' direct sockets end with them), drop every open connection."""
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
         Path(self.path).unlink(missing_ok=True)
+        import docker
+
+        client = docker.DockerClient(base_url=f"unix://{self.upstream}", timeout=30)
+        try:
+            for c in client.containers.list(filters={"label": f"{LABEL}={os.getpid()}"}):
+                try:
+                    c.kill()
+                except docker.errors.APIError:  # it stopped by itself meanwhile
+                    pass
+        finally:
+            client.close()
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:

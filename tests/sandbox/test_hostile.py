@@ -546,6 +546,31 @@ def test_secrets_are_not_readable(sb):
     assert r.passed, r.tests[0]
 
 
+def test_the_host_socket_is_out_of_reach(sb):
+    # The runner's direct socket to the host: its folder, mounted at /run/codegym, is private
+    # to the host's uid, and the socket is unlinked once the runner has connected.
+    r = run_then_probe(
+        sb,
+        """
+        import os, socket
+        found = []
+        try:
+            found += os.listdir("/run/codegym")
+        except OSError as e:
+            found.append(type(e).__name__)
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect("/run/codegym/runner.sock")
+            found.append("connected")
+        except OSError as e:
+            found.append(type(e).__name__)
+        print(found)
+        """,
+        [TestCase.stdio("", "['PermissionError', 'PermissionError']")],
+    )
+    assert r.passed, r.tests[0]
+
+
 def test_etc_passwd_is_the_images_own(sb):
     r = run_then_probe(sb, "print(open('/etc/passwd').read())\n", [TestCase.stdio("", None)])
     assert r.passed
