@@ -112,6 +112,8 @@ def image_tag(extra: Iterable[str] = ()) -> str:
 IMAGE = image_tag()
 #: Label put on every container codegym starts (value: the owning process id).
 LABEL = "codegym.sandbox"
+#: Label naming the sandbox (pool) a container belongs to: a process may hold several.
+POOL_LABEL = "codegym.pool"
 #: The unprivileged uid/gid candidate programs run as ("nobody").
 CANDIDATE_UID = 65534
 #: Memory the runner itself needs on top of a job's limit.
@@ -210,6 +212,7 @@ class _ContainerWorker(Worker):
         limits: Limits,
         owner: str,
         left_behind: Callable[[str, str], None],
+        pool: str = "",
     ) -> None:
         super().__init__()
         self.client = client
@@ -274,7 +277,7 @@ class _ContainerWorker(Worker):
                     else {}
                 ),
             },
-            labels={LABEL: owner, "codegym.version": __version__},
+            labels={LABEL: owner, POOL_LABEL: pool, "codegym.version": __version__},
             host_config=host_config,
         )
         self.id = container["Id"]
@@ -485,6 +488,8 @@ class DockerSandbox(PooledSandbox):
             self._client.close()
             raise SandboxSetupError(missing_image_message(image)) from None
         self._owner = str(os.getpid())
+        self._pool = uuid.uuid4().hex
+        self._sweep_needed = False
         self._start()
 
     def config(self) -> dict[str, Any]:
@@ -498,15 +503,46 @@ class DockerSandbox(PooledSandbox):
         # The inherited client's connections are shared with the parent: use a new one.
         self._client = docker_client()
         self._owner = str(os.getpid())
+        self._pool = uuid.uuid4().hex
+        self._sweep_needed = False
         self._left = {}
         self._left_lock = threading.Lock()
 
     def _spawn(self) -> Worker:
-        worker = _ContainerWorker(
-            self._client, self.image, self.limits, self._owner, self._note_left_behind
-        )
+        try:
+            worker = _ContainerWorker(
+                self._client,
+                self.image,
+                self.limits,
+                self._owner,
+                self._note_left_behind,
+                self._pool,
+            )
+        except Exception:
+            # The daemon may have made the container and lost the answer (a restart mid-call):
+            # such a container is nobody's worker. Looked for once the daemon answers again.
+            self._sweep_needed = True
+            raise
         self._remove_left_behind()  # the daemon answers (again): clear what it could not
+        if self._sweep_needed and getattr(self, "_thread", None) is not None:
+            self._sweep(
+                {worker.id, *(w.id for w in self._workers if isinstance(w, _ContainerWorker))}
+            )
         return worker
+
+    def _sweep(self, keep: set[str]) -> None:
+        """Remove this pool's containers that are not in ``keep`` (its workers)."""
+        try:
+            found = self._client.api.containers(
+                all=True, quiet=True, filters={"label": f"{POOL_LABEL}={self._pool}"}
+            )
+        except Exception as e:  # away again: the next start tries
+            log.debug("listing this pool's containers failed: %s", e)
+            return
+        for c in found:
+            if c["Id"] not in keep and remove_container(self._client, c["Id"]):
+                log.info("removed container %s, started while the daemon was away", c["Id"][:12])
+        self._sweep_needed = False
 
     def _note_left_behind(self, container_id: str, name: str) -> None:
         with self._left_lock:
@@ -530,6 +566,8 @@ class DockerSandbox(PooledSandbox):
         client = getattr(self, "_client", None)
         if client is not None:
             self._remove_left_behind()
+            if self._sweep_needed:  # every worker is gone now: none of the pool's is kept
+                self._sweep(set())
             if self._left:
                 log.warning(
                     "containers %s could not be removed (is the daemon away?); "

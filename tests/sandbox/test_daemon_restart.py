@@ -200,3 +200,42 @@ def test_an_outage_longer_than_the_bound_fails_waiting_jobs_as_infra_errors(daem
     finally:
         sb.close()  # the daemon answers again: the container it could not remove goes now
     assert _own_containers() <= before
+
+
+def test_a_container_whose_start_answer_was_lost_is_removed_once_the_daemon_answers(
+    monkeypatch,
+):
+    # A daemon that restarts while a container is being made can make it and lose the
+    # answer: the pool never learns its id. Simulated by a start that raises after the
+    # container is made, once; the next start finds and removes it.
+    import docker
+
+    from codegym.sandbox import docker as docker_backend
+
+    real_init = docker_backend._ContainerWorker.__init__
+    orphans: list[str] = []
+
+    def answer_lost(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        if not orphans:
+            orphans.append(self.id)
+            raise ConnectionError("Connection aborted (the daemon went away)")
+
+    sb = DockerSandbox(size=1)
+    try:
+        assert sb.run("print(1)", [TestCase.stdio("", "1")]).passed
+        monkeypatch.setattr(docker_backend._ContainerWorker, "__init__", answer_lost)
+        client = docker.DockerClient(base_url=f"unix://{_real_daemon_socket()}", timeout=30)
+        try:
+            (worker,) = sb._workers
+            client.api.kill(worker.id)  # the pool replaces it: the first start loses its answer
+            later = sb.run_batch([_double(i) for i in range(4)])
+            assert all(r.passed for r in later), later
+            assert len(orphans) == 1
+            pool = client.containers.list(all=True, filters={"label": f"codegym.pool={sb._pool}"})
+            assert orphans[0] not in {c.id for c in pool}, "the orphan was not removed"
+            assert {c.id for c in pool} == {w.id for w in sb._workers}
+        finally:
+            client.close()
+    finally:
+        sb.close()
