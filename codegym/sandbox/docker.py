@@ -566,8 +566,9 @@ class DockerSandbox(PooledSandbox):
         client = getattr(self, "_client", None)
         if client is not None:
             self._remove_left_behind()
-            if self._sweep_needed:  # every worker is gone now: none of the pool's is kept
-                self._sweep(set())
+            # Every worker is gone now: whatever still carries the pool's label was lost
+            # track of (a start whose answer an outage cut off) and goes too.
+            self._sweep(set())
             if self._left:
                 log.warning(
                     "containers %s could not be removed (is the daemon away?); "

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from codegym.sandbox import Job, Limits, SandboxError, TestCase, Verdict
-from codegym.sandbox.docker import LABEL, DockerSandbox
+from codegym.sandbox.docker import LABEL, POOL_LABEL, DockerSandbox
 
 pytestmark = pytest.mark.docker
 
@@ -55,25 +55,35 @@ class DaemonProxy:
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def down(self) -> None:
-        """Go away as a stopped daemon does: refuse new connections, stop this process's
-        containers (a daemon without live-restore stops its containers as it stops: their
-        runners' direct sockets end with them), drop every open connection."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        Path(self.path).unlink(missing_ok=True)
+    def down(self, pool: str) -> None:
+        """Go away as a stopped daemon does: refuse new connections, stop the containers of
+        the sandbox ``pool`` (a daemon without live-restore stops its containers as it stops:
+        their runners' direct sockets end with them; the test process's other sandboxes are
+        left alone), drop every open connection."""
+        self._refuse()
         import docker
 
         client = docker.DockerClient(base_url=f"unix://{self.upstream}", timeout=30)
         try:
-            for c in client.containers.list(filters={"label": f"{LABEL}={os.getpid()}"}):
+            for c in client.containers.list(filters={"label": f"{POOL_LABEL}={pool}"}):
                 try:
                     c.kill()
                 except docker.errors.APIError:  # it stopped by itself meanwhile
                     pass
         finally:
             client.close()
+        self._drop()
+
+    def _refuse(self) -> None:
+        """Stop listening: new connections are refused."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        Path(self.path).unlink(missing_ok=True)
+
+    def _drop(self) -> None:
+        """Refuse new connections and close every open one."""
+        self._refuse()
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
@@ -85,7 +95,7 @@ class DaemonProxy:
 
     def close(self) -> None:
         """Stop for good and remove the socket's folder."""
-        self.down()
+        self._drop()
         os.rmdir(self._dir)
 
     def _accept(self, listener: socket.socket) -> None:
@@ -165,7 +175,7 @@ def test_jobs_wait_out_a_daemon_restart_and_later_jobs_pass(daemon, caplog):
     try:
         batch = [sb.submit(_double(i, sleep_s=0.3)) for i in range(12)]
         _wait_for(lambda: sum(f.done() for f in batch) >= 2)
-        daemon.down()  # jobs are in flight in both containers now
+        daemon.down(sb._pool)  # jobs are in flight in both containers now
         during = [sb.submit(_double(100 + i)) for i in range(4)]
         time.sleep(3.0)
         assert not any(f.done() for f in during), "jobs must wait for the daemon, not fail"
@@ -188,7 +198,7 @@ def test_an_outage_longer_than_the_bound_fails_waiting_jobs_as_infra_errors(daem
     before = _own_containers()
     sb = DockerSandbox(size=1, outage_timeout_s=2.0)
     try:
-        daemon.down()
+        daemon.down(sb._pool)
         start = time.monotonic()
         result = sb.submit(_double(3)).result(timeout=60)
         assert result.verdict is Verdict.INFRA_ERROR
