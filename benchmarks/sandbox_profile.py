@@ -10,7 +10,12 @@ in a loop (the load of ``sandbox_throughput.py``, warm), records every CPU of th
   containers' shims), and everything else;
 - by what the CPU was doing: page faults (copy-on-write after ``fork`` and first touches),
   ``fork`` itself (copying the page tables), process exit (tearing the address space down),
-  other kernel work (system calls, scheduling), and user space (Python).
+  other kernel work (system calls, scheduling), and user space (Python);
+
+then records every page fault of one runner and of its children for a few seconds
+(``perf record -e page-faults -d``) and sorts them by the region of the runner's address space
+they land in (the children inherit it): Python's arenas, the C heap, the interpreter's data,
+code and read-only data.
 
 Each cell is CPU milliseconds per check (samples / frequency / checks done in the window).
 The figures back the diagnosis in docs/sandbox.md ("Where a check's time goes"). Needs
@@ -24,6 +29,7 @@ without them it says so and prints the throughput alone. Results go to
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -143,11 +149,62 @@ def parse_perf(data: str, host_pid: int, runners: set[int]) -> Counter[tuple[str
     return counts
 
 
+def region(maps_line: str) -> str:
+    """A name for the memory a line of ``/proc/PID/maps`` describes."""
+    parts = maps_line.split()
+    perms, path = parts[1], (parts[5] if len(parts) > 5 else "")
+    if path in ("[heap]", "[stack]"):
+        return {"[heap]": "C heap", "[stack]": "stack"}[path]
+    if not path:
+        return "anonymous (Python's arenas)"
+    name = os.path.basename(path)
+    if "x" in perms:
+        return f"{name} code"
+    return f"{name} {'data' if 'w' in perms else 'read-only data'}"
+
+
+def record_faults(perf: str, runner: int, seconds: float, tmp: str) -> dict:
+    """Every page fault of ``runner`` and of the children it forks for ``seconds``, sorted by
+    the region of the runner's address space they land in (the children inherit it)."""
+    with open(f"/proc/{runner}/maps") as f:
+        maps = []
+        for line in f:
+            low, high = (int(x, 16) for x in line.split()[0].split("-"))
+            maps.append((low, high, region(line)))
+    data = os.path.join(tmp, "faults.data")
+    subprocess.run(
+        [perf, "record", "-e", "page-faults", "-c", "1", "-d", "-p", str(runner), "-o", data,
+         "--", "sleep", str(seconds)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    script = subprocess.run(
+        [perf, "script", "-i", data, "-F", "pid,addr"], capture_output=True, text=True, check=True
+    ).stdout
+    starts = [low for low, _, _ in maps]
+    found: dict[str, Counter[str]] = {"runner": Counter(), "children": Counter()}
+    children = set()
+    for line in script.split("\n"):
+        fields = line.split()
+        if len(fields) != 2 or not fields[0].isdigit():
+            continue
+        pid, addr = int(fields[0]), int(fields[1], 16)
+        k = bisect.bisect_right(starts, addr) - 1
+        name = maps[k][2] if k >= 0 and addr < maps[k][1] else "elsewhere"
+        who = "runner" if pid == runner else "children"
+        if who == "children":
+            children.add(pid)
+        found[who][name] += 1
+    return {"checks": max(len(children), 1), **{k: dict(v) for k, v in found.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="perf's recording window")
     parser.add_argument("--size", type=int, default=None, help="sandbox pool size")
     parser.add_argument("--freq", type=int, default=1999, help="samples per second per CPU")
+    parser.add_argument(
+        "--fault-seconds", type=float, default=3.0, help="recording of one runner's page faults"
+    )
     args = parser.parse_args()
 
     jobs = humaneval_jobs(read_problems())
@@ -203,6 +260,9 @@ def main() -> None:
         else:
             time.sleep(args.seconds)
         t1 = time.monotonic()
+        faults = None
+        if perf and proc is not None and proc.returncode == 0 and runners:
+            faults = record_faults(perf, min(runners), args.fault_seconds, tmp)
         stop.set()
         worker.join()
     if failed:
@@ -228,6 +288,18 @@ def main() -> None:
         print(f"{'all':<{width}}" + "".join(f"{x:>14.2f}" for x in col) + f"{total:>10.2f}")
         result["ms_per_check"] = {g: {k: ms.get((g, k), 0.0) for k in KINDS} for g in GROUPS}
         result["total_ms_per_check"] = total
+    if faults is not None:
+        print(f"\npage faults per check by where they land (one runner, {faults['checks']} checks)")
+        for who in ("runner", "children"):
+            where = faults[who]
+            total_faults = sum(where.values())
+            shares = ", ".join(
+                f"{name} {n / total_faults:.0%}"
+                for name, n in sorted(where.items(), key=lambda kv: -kv[1])
+                if n / total_faults >= 0.01
+            )
+            print(f"  {who}: {total_faults / faults['checks']:.0f} ({shares})")
+        result["page_faults"] = faults
     shutil.rmtree(tmp, ignore_errors=True)
     result["load_avg"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

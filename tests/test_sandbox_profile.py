@@ -50,3 +50,19 @@ def u(sym: str) -> tuple[str, bool]:
 def test_classify_by_call_chain(profile: ModuleType, chain, kind: str) -> None:
     assert profile.classify(chain) == kind
     assert kind in profile.KINDS
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("55d0c2a00000-55d0c2c00000 rw-p 00000000 00:00 0          [heap]", "C heap"),
+        ("7ffd1000-7ffd2000 rw-p 00000000 00:00 0                  [stack]", "stack"),
+        ("7f3a00000000-7f3a00100000 rw-p 00000000 00:00 0 ", "anonymous (Python's arenas)"),
+        ("00400000-00600000 r-xp 00001000 08:01 42  /usr/bin/python3.11", "python3.11 code"),
+        ("00900000-00a00000 rw-p 00500000 08:01 42  /usr/bin/python3.11", "python3.11 data"),
+        ("00800000-00900000 r--p 00400000 08:01 42  /usr/bin/python3.11",
+         "python3.11 read-only data"),
+    ],
+)  # fmt: skip
+def test_regions_of_the_address_space(profile: ModuleType, line: str, name: str) -> None:
+    assert profile.region(line) == name
