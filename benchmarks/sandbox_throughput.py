@@ -298,6 +298,9 @@ def main() -> None:
     )
     parser.add_argument("--size", type=int, default=None, help="sandbox pool size")
     parser.add_argument(
+        "--image", default=None, help="docker image (default: the default package set's)"
+    )
+    parser.add_argument(
         "--runs",
         type=int,
         default=1,
@@ -342,7 +345,8 @@ def one_run(args: argparse.Namespace) -> dict:
     bare = BareFork(problems)
     bare_rates, cg_rates, ratios = [], [], []
     try:
-        with make_sandbox(args.backend, size=args.size) as sb:
+        options = {"image": args.image} if args.image and args.backend == "docker" else {}
+        with make_sandbox(args.backend, size=args.size, **options) as sb:
             sb.run_batch([Job(f"print({i})") for i in range(8)])  # warm-up, no HumanEval test
             cold, cg_passed = codegym_round(sb, jobs)  # compiles every test: reported apart
             meter = CpuMeter(sb)
@@ -412,6 +416,7 @@ def one_run(args: argparse.Namespace) -> dict:
         "rounds": args.rounds,
         "passes_per_round": args.passes,
         "backend": args.backend,
+        "image": args.image or "default",
         "pool_size": pool_size,
         "human_eval_passed": he_passed,
         "codegym_passed": cg_passed,
