@@ -303,8 +303,9 @@ class _ContainerWorker(Worker):
     def _listen(self) -> None:
         """A Unix socket in a directory only this uid can enter, mounted into the container
         (read-only) for the runner to connect to: the protocol then bypasses Docker's attach
-        relay (``dockerd`` and the shim copy every byte twice each way). ``None`` where it
-        cannot be made."""
+        relay (``dockerd`` and the shim copy every byte twice each way). Where it cannot be
+        made (or ``CODEGYM_DOCKER_DIRECT_SOCKET=0``), ``_listener`` stays ``None`` and the
+        runner keeps to the attach stream."""
         self._dir: str | None = None
         self._listener: socket.socket | None = None
         if not direct_socket_enabled():
