@@ -105,3 +105,11 @@ def test_doctor_reports_the_image_contents() -> None:
     for part in ("MB", "Python 3.", "python3-numpy 1:", "python3-sortedcontainers 2."):
         assert part in image_line, out.stdout
     assert "a program ran in the sandbox" in out.stdout
+    assert "[ok]   the runners talk to this process over the direct socket" in out.stdout
+
+
+@pytest.mark.docker
+def test_doctor_says_which_transport_the_runners_use() -> None:
+    out = _codegym("sandbox", "doctor", env={"CODEGYM_DOCKER_DIRECT_SOCKET": "0"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Docker's attach stream (CODEGYM_DOCKER_DIRECT_SOCKET=0)" in out.stdout

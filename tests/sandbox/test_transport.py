@@ -13,6 +13,7 @@ import os
 import pytest
 
 from codegym.sandbox import Job, TestCase, make_sandbox
+from codegym.sandbox.cli import _transport
 from codegym.sandbox.docker import DIRECT_SOCKET_ENV, DockerSandbox
 
 pytestmark = pytest.mark.docker
@@ -53,3 +54,6 @@ def test_a_runner_that_cannot_reach_the_socket_falls_back_to_the_attach_stream(m
         assert not worker.direct
         assert "no host socket" in worker.stderr_tail()
         assert _passes(sb)
+        # `codegym sandbox doctor` says so, with the runner's reason.
+        line = _transport(sb)
+        assert line.startswith("[warn]") and "no host socket" in line, line
