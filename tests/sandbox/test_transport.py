@@ -29,6 +29,7 @@ def _passes(sb: DockerSandbox) -> bool:
 def test_the_runners_use_the_direct_socket_and_its_folder_is_gone(monkeypatch):
     monkeypatch.delenv(DIRECT_SOCKET_ENV, raising=False)
     with make_sandbox("docker", size=2) as sb:
+        assert sb.transport() == ("direct", "")
         assert [w.direct for w in sb._workers] == [True, True]
         # Connected: the listening socket and its folder are removed, nothing else can connect.
         assert all(w._dir is None and w._listener is None for w in sb._workers)
@@ -38,7 +39,7 @@ def test_the_runners_use_the_direct_socket_and_its_folder_is_gone(monkeypatch):
 def test_the_attach_stream_when_asked(monkeypatch):
     monkeypatch.setenv(DIRECT_SOCKET_ENV, "0")
     with make_sandbox("docker", size=1) as sb:
-        assert [w.direct for w in sb._workers] == [False]
+        assert sb.transport() == ("attach", f"{DIRECT_SOCKET_ENV}=0")
         assert _passes(sb)
 
 
@@ -50,9 +51,8 @@ def test_a_runner_that_cannot_reach_the_socket_falls_back_to_the_attach_stream(m
     monkeypatch.setattr(os, "getuid", lambda: real_uid + 4242)
     with make_sandbox("docker", size=1) as sb:
         monkeypatch.undo()
-        (worker,) = sb._workers
-        assert not worker.direct
-        assert "no host socket" in worker.stderr_tail()
+        kind, why = sb.transport()
+        assert kind == "attach" and "no host socket" in why, why
         assert _passes(sb)
         # `codegym sandbox doctor` says so, with the runner's reason.
         line = _transport(sb)
